@@ -1,0 +1,54 @@
+//! The `gyro` command-line program: thin glue over gyro's library crates.
+//!
+//! Each subcommand lives in its own module and gets the parsed arguments;
+//! this file only parses the command line, sets up logging and maps errors
+//! to exit codes.
+
+mod check;
+mod kubeconfig;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// GitOps continuous delivery for Kubernetes: keeps clusters in the state
+/// that Git describes.
+#[derive(Parser)]
+#[command(name = "gyro", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    kube: kubeconfig::KubeArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check that gyro can reach the cluster: API version, Ready nodes and
+    /// the permissions gyro's controller needs.
+    Check(check::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("GYRO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Check(args) => check::run(&cli.kube, args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Test support for gyro's integration and end-to-end tests.
+//!
+//! - [`cluster`]: a client for the shared local test cluster (a real
+//!   kube-apiserver, etcd, controller manager, scheduler and kwok nodes,
+//!   started by `scripts/cluster` once per test run when it is not already up).
+//! - [`TestNamespace`]: an isolated namespace per test, deleted when dropped.
+//! - [`GitRepo`]: a bare remote plus a working clone, with helpers to write
+//!   files, commit, tag and push through the real `git` program.
+//! - [`GitHttpServer`]: Git's own smart-HTTP server (`git http-backend`)
+//!   behind a small loopback HTTP server, with optional basic auth.
+//!
+//! It is for tests only: it panics on nothing, but it is not hardened for
+//! hostile input and starts processes freely.
+
+mod cluster;
+mod git;
+mod git_http;
+mod namespace;
+
+pub use cluster::{client, kubeconfig_path, wait_for};
+pub use git::GitRepo;
+pub use git_http::GitHttpServer;
+pub use namespace::TestNamespace;
