@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use kube::config::{AuthInfo, Kubeconfig};
-use testkit::TestNamespace;
+use testkit::{TestNamespace, describe_output};
 
 fn gyro(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gyro"))
@@ -20,20 +20,11 @@ fn gyro(args: &[&str]) -> Output {
         .expect("the gyro binary runs")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test]
 async fn check_passes_with_admin_credentials() -> Result<()> {
     let kubeconfig = testkit::kubeconfig_path()?;
     let out = gyro(&["check", "--kubeconfig", &kubeconfig.display().to_string()]);
-    let shown = text(&out);
+    let shown = describe_output(&out);
     assert!(out.status.success(), "{shown}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("kubernetes   ok   v1.36"), "{shown}");
@@ -88,7 +79,7 @@ async fn check_reports_missing_permissions() -> Result<()> {
     std::fs::write(&path, serde_json::to_vec(&config)?)?;
 
     let out = gyro(&["check", "--kubeconfig", &path.display().to_string()]);
-    let shown = text(&out);
+    let shown = describe_output(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("kubernetes   ok"), "{shown}");
@@ -108,12 +99,12 @@ async fn check_reports_missing_permissions() -> Result<()> {
 #[test]
 fn check_names_a_missing_kubeconfig() {
     let out = gyro(&["check", "--kubeconfig", "/nonexistent/gyro.kubeconfig"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("reading kubeconfig /nonexistent/gyro.kubeconfig"),
         "{}",
-        text(&out)
+        describe_output(&out)
     );
 }
 
@@ -129,12 +120,12 @@ fn check_names_an_unreachable_api_server() -> Result<()> {
          current-context: x\n",
     )?;
     let out = gyro(&["check", "--kubeconfig", &path.display().to_string()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("cannot reach the Kubernetes API at https://127.0.0.1:1"),
         "{}",
-        text(&out)
+        describe_output(&out)
     );
     Ok(())
 }

@@ -74,6 +74,25 @@ pub async fn client() -> Result<Client> {
     Client::try_from(config).context("building a client for the test cluster")
 }
 
+/// What a resource type needs for the wait helpers: watchable, and
+/// serializable so a timeout can show its last status.
+pub trait Watchable:
+    Clone + Debug + Send + Sync + serde::de::DeserializeOwned + serde::Serialize + Resource + 'static
+{
+}
+
+impl<K> Watchable for K where
+    K: Clone
+        + Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + Resource
+        + 'static
+{
+}
+
 /// Waits until `condition` holds for the object `name`, or fails after
 /// `timeout` with the object's last seen state in the message.
 pub async fn wait_for<K>(
@@ -84,14 +103,7 @@ pub async fn wait_for<K>(
     condition: impl Condition<K>,
 ) -> Result<K>
 where
-    K: Clone
-        + Debug
-        + Send
-        + Sync
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + Resource
-        + 'static,
+    K: Watchable,
 {
     match tokio::time::timeout(timeout, await_condition(api.clone(), name, condition)).await {
         Ok(Ok(Some(obj))) => Ok(obj),
@@ -110,4 +122,46 @@ where
             bail!("{name} is not {what} after {timeout:?}; last status: {last}")
         }
     }
+}
+
+/// Waits until the object's `status.conditions` has a condition of type
+/// `type_` with status `"True"` (Deployment `Available`, CRD `Established`,
+/// and so on).
+pub async fn wait_for_condition<K>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    type_: &str,
+) -> Result<K>
+where
+    K: Watchable,
+{
+    let wanted = type_.to_string();
+    let condition = move |obj: Option<&K>| {
+        obj.is_some_and(|o| condition_status(o, &wanted).as_deref() == Some("True"))
+    };
+    wait_for(api, name, timeout, type_, condition).await
+}
+
+/// The status of the condition `type_` in `status.conditions`, for any kind.
+pub fn condition_status<K: serde::Serialize>(obj: &K, type_: &str) -> Option<String> {
+    let value = serde_json::to_value(obj).ok()?;
+    value
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?
+        .get("status")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// A command's exit status, stdout and stderr, for assertion messages.
+pub fn describe_output(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

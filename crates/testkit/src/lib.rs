@@ -17,7 +17,9 @@ mod git;
 mod git_http;
 mod namespace;
 
-pub use cluster::{client, kubeconfig_path, wait_for};
+pub use cluster::{
+    client, condition_status, describe_output, kubeconfig_path, wait_for, wait_for_condition,
+};
 pub use git::GitRepo;
 pub use git_http::GitHttpServer;
 pub use namespace::TestNamespace;

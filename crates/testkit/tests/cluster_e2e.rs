@@ -13,19 +13,8 @@ use kube::Api;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
-use kube::runtime::wait::Condition;
 use serde_json::json;
-use testkit::{TestNamespace, wait_for};
-
-fn has_condition<K>(
-    conditions: impl Fn(&K) -> Option<Vec<(String, String)>>,
-    wanted: &'static str,
-) -> impl Condition<K> {
-    move |obj: Option<&K>| {
-        obj.and_then(&conditions)
-            .is_some_and(|cs| cs.iter().any(|(t, s)| t == wanted && s == "True"))
-    }
-}
+use testkit::{TestNamespace, wait_for_condition};
 
 #[tokio::test]
 async fn deployment_becomes_available_on_kwok_nodes() -> Result<()> {
@@ -55,24 +44,8 @@ async fn deployment_becomes_available_on_kwok_nodes() -> Result<()> {
         .await
         .context("server-side apply of the Deployment")?;
 
-    let available = wait_for(
-        &deployments,
-        "web",
-        Duration::from_secs(120),
-        "Available",
-        has_condition(
-            |d: &Deployment| {
-                let cs = d.status.as_ref()?.conditions.as_ref()?;
-                Some(
-                    cs.iter()
-                        .map(|c| (c.type_.clone(), c.status.clone()))
-                        .collect(),
-                )
-            },
-            "Available",
-        ),
-    )
-    .await?;
+    let available =
+        wait_for_condition(&deployments, "web", Duration::from_secs(120), "Available").await?;
     assert_eq!(
         available.status.as_ref().and_then(|s| s.available_replicas),
         Some(2)
@@ -158,24 +131,7 @@ async fn custom_resource_definition_round_trip() -> Result<()> {
     .await
     .context("applying the CRD")?;
     let result = async {
-        wait_for(
-            &crds,
-            &crd_name,
-            Duration::from_secs(30),
-            "Established",
-            has_condition(
-                |c: &CustomResourceDefinition| {
-                    let cs = c.status.as_ref()?.conditions.as_ref()?;
-                    Some(
-                        cs.iter()
-                            .map(|c| (c.type_.clone(), c.status.clone()))
-                            .collect(),
-                    )
-                },
-                "Established",
-            ),
-        )
-        .await?;
+        wait_for_condition(&crds, &crd_name, Duration::from_secs(30), "Established").await?;
 
         let ar = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk(&group, "v1", "Widget"),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use anyhow::Result;
+use testkit::describe_output;
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster")
@@ -18,15 +19,6 @@ fn cluster(args: &[&str]) -> Output {
         .env_remove("GYRO_CLUSTER")
         .output()
         .expect("scripts/cluster runs")
-}
-
-fn shown(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A base port whose six ports (API .. kwok) are all free right now. Each
@@ -66,11 +58,11 @@ fn second_cluster_starts_and_stops_without_leftovers() -> Result<()> {
     let port = free_port_base(0).to_string();
 
     let out = cluster(&["up", "--name", &name, "--port", &port, "--nodes", "1"]);
-    assert!(out.status.success(), "{}", shown(&out));
+    assert!(out.status.success(), "{}", describe_output(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("1 kwok nodes Ready"),
         "{}",
-        shown(&out)
+        describe_output(&out)
     );
     let running = pids_of(&name);
     assert_eq!(
@@ -81,26 +73,31 @@ fn second_cluster_starts_and_stops_without_leftovers() -> Result<()> {
 
     // Up again is a no-op that says so.
     let again = cluster(&["up", "--name", &name]);
-    assert!(again.status.success(), "{}", shown(&again));
+    assert!(again.status.success(), "{}", describe_output(&again));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already running"),
         "{}",
-        shown(&again)
+        describe_output(&again)
     );
     assert_eq!(pids_of(&name), running);
 
     let status = cluster(&["status", "--name", &name]);
-    assert!(status.status.success(), "{}", shown(&status));
+    assert!(status.status.success(), "{}", describe_output(&status));
 
     let down = cluster(&["down", "--name", &name]);
-    assert!(down.status.success(), "{}", shown(&down));
+    assert!(down.status.success(), "{}", describe_output(&down));
     assert_eq!(
         pids_of(&name),
         Vec::<u32>::new(),
         "processes left after down"
     );
     let status = cluster(&["status", "--name", &name]);
-    assert_eq!(status.status.code(), Some(1), "{}", shown(&status));
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "{}",
+        describe_output(&status)
+    );
     Ok(())
 }
 
@@ -113,7 +110,7 @@ fn a_port_in_use_is_named_before_anything_starts() -> Result<()> {
     let _busy = TcpListener::bind(("127.0.0.1", base + 1))?;
 
     let out = cluster(&["up", "--name", &name, "--port", &base.to_string()]);
-    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
@@ -121,7 +118,7 @@ fn a_port_in_use_is_named_before_anything_starts() -> Result<()> {
             base + 1
         )),
         "{}",
-        shown(&out)
+        describe_output(&out)
     );
     assert_eq!(pids_of(&name), Vec::<u32>::new());
     Ok(())
@@ -146,16 +143,21 @@ fn stale_pid_files_are_ignored_and_never_killed() -> Result<()> {
     std::fs::write(pids.join("kwok.pid"), "999999999")?;
 
     let status = cluster(&["status", "--name", &name]);
-    assert_eq!(status.status.code(), Some(1), "{}", shown(&status));
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "{}",
+        describe_output(&status)
+    );
     let stdout = String::from_utf8_lossy(&status.stdout);
     assert!(
         stdout.contains("etcd                     stopped"),
         "{}",
-        shown(&status)
+        describe_output(&status)
     );
 
     let down = cluster(&["down", "--name", &name]);
-    assert!(down.status.success(), "{}", shown(&down));
+    assert!(down.status.success(), "{}", describe_output(&down));
     assert!(
         bystander.try_wait()?.is_none(),
         "down killed a process it did not start"
