@@ -23,9 +23,6 @@ const MIN_MINOR: u32 = 33;
 /// Verbs gyro's controller uses on the resources it manages, in any group.
 const VERBS: [&str; 6] = ["get", "list", "watch", "create", "patch", "delete"];
 
-#[derive(clap::Args)]
-pub struct Args {}
-
 /// One line of the report.
 struct Finding {
     what: &'static str,
@@ -33,7 +30,7 @@ struct Finding {
     ok: bool,
 }
 
-pub async fn run(kube: &KubeArgs, _args: Args) -> Result<ExitCode> {
+pub async fn run(kube: &KubeArgs) -> Result<ExitCode> {
     let config = kube.config().await?;
     let url = config.cluster_url.to_string();
     let client = Client::try_from(config).context("building the Kubernetes client")?;

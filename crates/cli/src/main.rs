@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Check that gyro can reach the cluster: API version, Ready nodes and
     /// the permissions gyro's controller needs.
-    Check(check::Args),
+    Check,
 }
 
 #[tokio::main]
@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
         .init();
 
     let result = match cli.command {
-        Command::Check(args) => check::run(&cli.kube, args).await,
+        Command::Check => check::run(&cli.kube).await,
     };
     match result {
         Ok(code) => code,
