@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::resource::{Gvk, Resource};
-use crate::{Result, Value};
+use crate::{Error, Result, Value};
 
 /// A field path for objects of some kinds. Empty group/version/kind match
 /// any.
@@ -18,8 +18,8 @@ pub struct FieldSpec {
     pub version: String,
     #[serde(default)]
     pub kind: String,
-    /// `/`-separated; `x[]` marks a list (lists are walked either way);
-    /// `\/` is a literal slash inside a key.
+    /// `/`-separated; `x[]` marks a list (lists are walked either way, but
+    /// a marked list is never created); `\/` is a literal slash in a key.
     pub path: String,
     /// Create the field (and the maps above it) when it is missing.
     #[serde(default)]
@@ -45,8 +45,8 @@ impl FieldSpec {
     }
 }
 
-/// Splits a field-spec path on `/`, honouring `\/` escapes and dropping the
-/// `[]` list markers.
+/// Splits a field-spec path on `/`, honouring `\/` escapes. A `[]` suffix
+/// (a list field) is kept; [`visit`] understands it.
 pub fn split_path(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -62,10 +62,8 @@ pub fn split_path(path: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter()
-        .map(|s| s.strip_suffix("[]").map(str::to_string).unwrap_or(s))
-        .filter(|s| !s.is_empty())
-        .collect()
+    out.retain(|s| !s.is_empty());
+    out
 }
 
 /// What to put at the end of a path that `create` makes.
@@ -75,39 +73,60 @@ pub enum Leaf {
     Scalar,
 }
 
-/// Calls `f` on every value at `path` in `obj`. Lists on the way are walked
-/// element by element. With `create`, missing maps on the way are made and
-/// a missing leaf is created as `leaf` (a map, or `null` for a scalar that
-/// `f` then fills). A non-map in the way stops the walk for that branch.
+/// Calls `f` on every value at `path` in `obj`, as kustomize's field-spec
+/// filter walks: lists on the way are walked element by element, a null on
+/// the way ends that branch, and a scalar on the way is an error. With
+/// `create`, missing (or null) fields on the way become maps and a missing
+/// leaf is created as `leaf` (a map, or `null` for a scalar that `f` then
+/// fills); a segment marked `x[]` is never created.
 pub fn visit(
     obj: &mut Value,
     path: &[String],
     create: Option<Leaf>,
     f: &mut dyn FnMut(&mut Value) -> Result<()>,
 ) -> Result<()> {
-    if let Value::Array(items) = obj {
-        for item in items {
-            visit(item, path, create, f)?;
-        }
-        return Ok(());
-    }
     let Some((head, rest)) = path.split_first() else {
         return f(obj);
     };
-    let Value::Object(map) = obj else {
-        return Ok(());
-    };
-    if !map.contains_key(head.as_str()) || map.get(head.as_str()).is_some_and(Value::is_null) {
-        let Some(leaf) = create else { return Ok(()) };
-        let new = if rest.is_empty() && leaf == Leaf::Scalar {
-            Value::Null
-        } else {
-            Value::Object(Default::default())
-        };
-        map.insert(head.clone(), new);
-    }
-    match map.get_mut(head.as_str()) {
-        Some(child) => visit(child, rest, create, f),
-        None => Ok(()),
+    match obj {
+        Value::Null => Ok(()),
+        Value::Array(items) => {
+            for item in items {
+                visit(item, path, create, f)?;
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            let (name, is_seq) = match head.strip_suffix("[]") {
+                Some(n) => (n, true),
+                None => (head.as_str(), false),
+            };
+            if name.is_empty() {
+                return Err(Error::new("cannot set or create an empty field name"));
+            }
+            let creating = if is_seq { None } else { create };
+            let new_leaf = |leaf: Leaf| {
+                if rest.is_empty() && leaf == Leaf::Scalar {
+                    Value::Null
+                } else {
+                    Value::Object(Default::default())
+                }
+            };
+            match (map.get_mut(name), creating) {
+                (Some(child), Some(leaf)) if child.is_null() => *child = new_leaf(leaf),
+                (Some(_), _) => {}
+                (None, Some(leaf)) => {
+                    map.insert(name.to_string(), new_leaf(leaf));
+                }
+                (None, None) => return Ok(()),
+            }
+            match map.get_mut(name) {
+                Some(child) => visit(child, rest, create, f),
+                None => Ok(()),
+            }
+        }
+        _ => Err(Error::new(format!(
+            "expected a map or list at '{head}' but found a scalar"
+        ))),
     }
 }

@@ -8,6 +8,7 @@
 //! fix name references, resolve vars and sort.
 
 pub mod builtins;
+mod build;
 pub mod fieldspec;
 pub mod generators;
 pub mod images;
@@ -27,6 +28,10 @@ pub use resource::{Gvk, ResId, ResMap, Resource};
 
 use crate::fs::Fs;
 use crate::{Result, Value};
+
+/// The kustomize release whose behaviour gyro reproduces (the value of
+/// the `app.kubernetes.io/managed-by` label `buildMetadata` adds).
+pub const KUSTOMIZE_VERSION: &str = "v5.8.2";
 
 /// Changes to the root kustomization before it is built: how Argo CD's
 /// Application-level options (`spec.source.kustomize`) take effect.
@@ -51,6 +56,5 @@ pub fn build_with(fs: &dyn Fs, dir: &str, opts: BuildOptions<'_>) -> Result<Vec<
 
 /// Builds and returns the resources with their bookkeeping.
 pub fn build_resmap(fs: &dyn Fs, dir: &str, opts: BuildOptions<'_>) -> Result<ResMap> {
-    let _ = (fs, dir, opts);
-    Err(crate::Error::new("kustomize build: not yet implemented"))
+    build::Builder::new(fs, opts).build(dir)
 }

@@ -1,1 +1,125 @@
-//! (in progress)
+//! Output order. Without `sortOptions`, `kustomize build` uses its legacy
+//! order: kinds in a fixed order (Namespaces, then quotas, storage classes,
+//! CRDs, service accounts, RBAC, ConfigMaps, Secrets, Services, ...,
+//! webhook configurations last), then by group/version/kind and by
+//! namespace and name. `sortOptions.order: fifo` keeps the input order.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::kustomization::SortOptions;
+use super::resource::{Gvk, ResId, ResMap};
+use crate::{Error, Result};
+
+const ORDER_FIRST: [&str; 22] = [
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+
+const ORDER_LAST: [&str; 2] = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
+
+/// Sorts the build output as the root kustomization's `sortOptions` ask.
+pub fn apply(resmap: &mut ResMap, options: Option<&SortOptions>) -> Result<()> {
+    let (first, last): (Vec<String>, Vec<String>) = match options {
+        None => (owned(&ORDER_FIRST), owned(&ORDER_LAST)),
+        Some(o) => match o.order.as_str() {
+            "fifo" => {
+                if o.legacy_sort_options.is_some() {
+                    return Err(Error::new(
+                        "'sortOptions.legacySortOptions' is set but the sort order is 'fifo', not 'legacy'",
+                    )
+                    .at_field("sortOptions"));
+                }
+                return Ok(());
+            }
+            "legacy" => match &o.legacy_sort_options {
+                Some(l) => (l.order_first.clone(), l.order_last.clone()),
+                None => (owned(&ORDER_FIRST), owned(&ORDER_LAST)),
+            },
+            other => {
+                return Err(Error::new(format!(
+                    "'sortOptions.order' must be fifo or legacy, not '{other}'"
+                ))
+                .at_field("sortOptions.order"));
+            }
+        },
+    };
+    let mut rank: HashMap<&str, i64> = HashMap::new();
+    let n = first.len() as i64;
+    for (i, k) in first.iter().enumerate() {
+        rank.insert(k, i as i64 - n);
+    }
+    for (i, k) in last.iter().enumerate() {
+        rank.insert(k, 1 + i as i64);
+    }
+    let mut keyed: Vec<(ResId, _)> = std::mem::take(&mut resmap.resources)
+        .into_iter()
+        .map(|r| (r.cur_id(), r))
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| compare(a, b, &rank));
+    resmap.resources = keyed.into_iter().map(|(_, r)| r).collect();
+    Ok(())
+}
+
+fn owned(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn compare(a: &ResId, b: &ResId, rank: &HashMap<&str, i64>) -> Ordering {
+    if a.gvk != b.gvk {
+        let (ra, rb) = (
+            rank.get(a.gvk.kind.as_str()).copied().unwrap_or(0),
+            rank.get(b.gvk.kind.as_str()).copied().unwrap_or(0),
+        );
+        if ra != rb {
+            return ra.cmp(&rb);
+        }
+        let (sa, sb) = (gvk_sort_string(&a.gvk), gvk_sort_string(&b.gvk));
+        // Namespaces of the core group sort after other groups' kinds
+        // named Namespace: kustomize's rule, kept for identical output.
+        if a.gvk.kind == "Namespace" && b.gvk.kind == "Namespace" && (a.gvk.group.is_empty() || b.gvk.group.is_empty()) {
+            return sb.cmp(&sa);
+        }
+        return sa.cmp(&sb);
+    }
+    id_sort_string(a).cmp(&id_sort_string(b))
+}
+
+fn or<'a>(s: &'a str, empty: &'a str) -> &'a str {
+    if s.is_empty() { empty } else { s }
+}
+
+fn gvk_sort_string(g: &Gvk) -> String {
+    format!("{}_{}_{}", or(&g.group, "~G"), or(&g.version, "~V"), or(&g.kind, "~K"))
+}
+
+fn id_sort_string(id: &ResId) -> String {
+    format!(
+        "{}.{}.{}|{}|{}",
+        or(&id.gvk.kind, "[noKind]"),
+        or(&id.gvk.version, "[noVer]"),
+        or(&id.gvk.group, "[noGrp]"),
+        or(&id.namespace, "~X"),
+        or(&id.name, "~N")
+    )
+}

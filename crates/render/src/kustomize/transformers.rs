@@ -1,1 +1,245 @@
-//! (in progress)
+//! The transformers that set metadata across every resource: `namespace`,
+//! `namePrefix`/`nameSuffix`, `commonLabels`/`labels`,
+//! `commonAnnotations`, and the `buildMetadata` options.
+
+use std::collections::BTreeMap;
+
+use super::builtins::TransformerConfig;
+use super::fieldspec::{FieldSpec, Leaf, split_path, visit};
+use super::kustomization::Label;
+use super::resource::{Gvk, ResMap, Resource};
+use crate::{Error, Result, Value};
+
+/// Sets `namespace` on every namespaced object and on the fields that name
+/// a namespace (RoleBinding subjects named `default`, webhook and
+/// APIService service references, ...).
+pub fn namespace(resmap: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<()> {
+    for i in 0..resmap.len() {
+        let r = &mut resmap.resources[i];
+        if r.obj.as_object().is_none_or(|m| m.is_empty()) {
+            continue;
+        }
+        r.store_previous_id();
+        let gvk = r.gvk();
+        let api_version = gvk.api_version();
+        let set = &mut |v: &mut Value| {
+            *v = Value::String(ns.to_string());
+            Ok(())
+        };
+        if !gvk.is_cluster_scoped() {
+            visit(&mut r.obj, &split_path("metadata/namespace"), Some(Leaf::Scalar), set)
+                .map_err(|e| e.for_object(describe_owned(&r.obj)))?;
+        }
+        let binding = gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding";
+        if binding {
+            set_default_subjects_namespace(&mut r.obj, ns);
+        }
+        for spec in specs {
+            if spec.path == "metadata/namespace"
+                || (spec.path == "metadata/name" && api_version != "v1")
+                || (binding && spec.path == "subjects/namespace" && is_binding_kind(&spec.kind))
+                || !spec.gvk().selects(&gvk)
+            {
+                continue;
+            }
+            let create = spec.create.then_some(Leaf::Scalar);
+            visit(&mut r.obj, &spec.segments(), create, set).map_err(|e| {
+                e.for_object(describe_owned(&r.obj))
+                    .at_field(spec.path.replace('/', "."))
+            })?;
+        }
+        let id = r.cur_id();
+        if resmap.find_by_cur_id(&id).len() != 1 {
+            return Err(Error::new(format!(
+                "namespace transformation produces an id conflict: more than one {id}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_binding_kind(kind: &str) -> bool {
+    kind == "RoleBinding" || kind == "ClusterRoleBinding"
+}
+
+/// kustomize's default for binding subjects: only subjects named
+/// `default` get the namespace.
+fn set_default_subjects_namespace(obj: &mut Value, ns: &str) {
+    let Some(Value::Array(subjects)) = obj.get_mut("subjects") else {
+        return;
+    };
+    for s in subjects {
+        if s.get("name").and_then(Value::as_str) == Some("default")
+            && let Value::Object(m) = s
+        {
+            m.insert("namespace".to_string(), Value::String(ns.to_string()));
+        }
+    }
+}
+
+fn describe_owned(obj: &Value) -> String {
+    super::resource::describe(obj)
+}
+
+/// Kinds whose names a prefix or suffix never changes.
+fn skips_prefix(gvk: &Gvk) -> bool {
+    gvk.kind == "CustomResourceDefinition"
+        || gvk.kind == "Namespace"
+        || (gvk.group == "apiregistration.k8s.io" && gvk.kind == "APIService")
+}
+
+/// Adds `prefix` and `suffix` to names at the field specs' paths
+/// (`metadata/name` of every kind but a few, by default), recording the
+/// rename so references can follow.
+pub fn prefix_suffix(resmap: &mut ResMap, prefix: &str, suffix: &str, specs: &[FieldSpec]) -> Result<()> {
+    for r in resmap.iter_mut() {
+        let org = r.orig_id();
+        if skips_prefix(&org.gvk) {
+            continue;
+        }
+        for spec in specs {
+            if !spec.gvk().selects(&org.gvk) {
+                continue;
+            }
+            if spec.path == "metadata/name" {
+                if !prefix.is_empty() {
+                    r.prefixes.push(prefix.to_string());
+                }
+                if !suffix.is_empty() {
+                    r.suffixes.push(suffix.to_string());
+                }
+                r.store_previous_id();
+            }
+            let create = spec.create.then_some(Leaf::Scalar);
+            let describe = r.describe();
+            visit(&mut r.obj, &spec.segments(), create, &mut |v| {
+                let cur = match &*v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                *v = Value::String(format!("{prefix}{cur}{suffix}"));
+                Ok(())
+            })
+            .map_err(|e| e.for_object(describe).at_field(spec.path.replace('/', ".")))?;
+        }
+    }
+    Ok(())
+}
+
+/// The field specs one `labels` entry writes to.
+pub fn label_field_specs(label: &Label, config: &TransformerConfig) -> Vec<FieldSpec> {
+    let mut specs = label.field_specs.clone();
+    merge_specs(&mut specs, &config.labels);
+    if label.include_selectors {
+        merge_specs(&mut specs, &config.common_labels);
+    } else {
+        if label.include_templates {
+            merge_specs(&mut specs, &config.template_labels);
+        }
+        if label.include_volume_claim_templates {
+            merge_specs(&mut specs, &config.volume_claim_template_labels);
+        }
+        merge_specs(
+            &mut specs,
+            &[FieldSpec {
+                path: "metadata/labels".to_string(),
+                create: true,
+                ..FieldSpec::default()
+            }],
+        );
+    }
+    specs
+}
+
+/// Adds specs not already present (same kind and path), as kustomize's
+/// `FsSlice.MergeAll` does.
+fn merge_specs(into: &mut Vec<FieldSpec>, more: &[FieldSpec]) {
+    for s in more {
+        let dup = into
+            .iter()
+            .any(|x| x.gvk() == s.gvk() && x.path == s.path);
+        if !dup {
+            into.push(s.clone());
+        }
+    }
+}
+
+/// Sets `labels` at the field specs' paths (maps created where allowed).
+pub fn labels(resmap: &mut ResMap, labels: &BTreeMap<String, String>, specs: &[FieldSpec]) -> Result<()> {
+    labels_or_annotations(resmap, labels, specs)
+}
+
+/// Sets each entry of `pairs` in the map at each field spec's path.
+pub fn labels_or_annotations(
+    resmap: &mut ResMap,
+    pairs: &BTreeMap<String, String>,
+    specs: &[FieldSpec],
+) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    for r in resmap.iter_mut() {
+        set_pairs(r, pairs, specs)?;
+    }
+    Ok(())
+}
+
+fn set_pairs(r: &mut Resource, pairs: &BTreeMap<String, String>, specs: &[FieldSpec]) -> Result<()> {
+    let gvk = r.gvk();
+    let describe = r.describe();
+    for spec in specs {
+        if !spec.gvk().selects(&gvk) {
+            continue;
+        }
+        let create = spec.create.then_some(Leaf::Map);
+        visit(&mut r.obj, &spec.segments(), create, &mut |v| {
+            if v.is_null() {
+                *v = Value::Object(Default::default());
+            }
+            let Value::Object(map) = v else {
+                return Err(Error::new("expected a map to set labels or annotations in"));
+            };
+            for (k, val) in pairs {
+                map.insert(k.clone(), Value::String(val.clone()));
+            }
+            Ok(())
+        })
+        .map_err(|e| e.for_object(describe.clone()).at_field(spec.path.replace('/', ".")))?;
+    }
+    Ok(())
+}
+
+/// The label `buildMetadata: [managedByLabel]` adds.
+const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+/// The `buildMetadata` options that change the output.
+pub fn build_metadata(resmap: &mut ResMap, options: &[String]) -> Result<()> {
+    for opt in options {
+        match opt.as_str() {
+            "managedByLabel" => {
+                let mut pairs = BTreeMap::new();
+                pairs.insert(MANAGED_BY.to_string(), format!("kustomize-{}", super::KUSTOMIZE_VERSION));
+                let spec = FieldSpec {
+                    path: "metadata/labels".to_string(),
+                    create: true,
+                    ..FieldSpec::default()
+                };
+                labels_or_annotations(resmap, &pairs, std::slice::from_ref(&spec))?;
+            }
+            "originAnnotations" | "transformerAnnotations" => {
+                return Err(Error::new(format!(
+                    "buildMetadata option '{opt}' is not supported by gyro yet"
+                ))
+                .at_field("buildMetadata"));
+            }
+            other => {
+                return Err(Error::new(format!(
+                    "unknown buildMetadata option '{other}' (expected managedByLabel, originAnnotations or transformerAnnotations)"
+                ))
+                .at_field("buildMetadata"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! YAML reading and writing exactly as `kustomize build` does it.
+//!
+//! Reading ([`parse_documents`], [`parse_value`]) yields the JSON values
+//! kustomize works with: go-yaml v3's resolution of plain scalars (YAML 1.2
+//! booleans, Go integer syntax, timestamps as RFC 3339 strings), anchors and
+//! merge keys inflated as kyaml does, and kyaml's document splitting.
+//! Writing ([`to_yaml`], [`to_yaml_stream`]) reproduces the bytes of
+//! `sigs.k8s.io/yaml`'s JSON-to-YAML printer (go-yaml v2's emitter).
+
+mod emit;
+mod number;
+mod read;
+mod resolve;
+mod timestamp;
+
+use crate::{Result, Value};
+
+/// Every document of a YAML (or JSON) stream, in order. Documents that are
+/// empty or only `null` are dropped, as kustomize drops them.
+pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>> {
+    read::documents(text, file)
+}
+
+/// Exactly one document (kustomization files, patch files); an empty
+/// document is `Value::Null`. Later documents are ignored, as go-yaml's
+/// `Unmarshal` ignores them.
+pub fn parse_value(text: &str, file: &str) -> Result<Value> {
+    read::first_value(text, file, resolve::Booleans::Yaml12)
+}
+
+/// One object as `kustomize build` prints it (ends with a newline).
+pub fn to_yaml(v: &Value) -> String {
+    let mut out = String::with_capacity(512);
+    emit::document(&mut out, v);
+    out
+}
+
+/// Objects as `kustomize build` prints a stream: documents joined with
+/// `---\n`.
+pub fn to_yaml_stream(vs: &[Value]) -> String {
+    let mut out = String::with_capacity(512 * vs.len());
+    for (i, v) in vs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        emit::document(&mut out, v);
+    }
+    out
+}

@@ -1,0 +1,408 @@
+//! Differential test of YAML reading and writing against `kustomize build`.
+//!
+//! Each case is a resource file; the test writes it next to a one-line
+//! kustomization, runs the kustomize binary, and requires
+//! `to_yaml_stream(parse_documents(file))` to print exactly kustomize's
+//! stdout. Where kustomize rejects the file, `parse_documents` must fail too,
+//! naming the file and a line. The binary comes from `$GYRO_TOOLS_BIN`, else
+//! the pinned tools directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use render::yaml::{parse_documents, to_yaml_stream};
+
+const DEFAULT_TOOLS_BIN: &str = "/root/.cache/gyro/tools/ad22b41b533d0c2a/bin";
+
+fn kustomize_binary() -> PathBuf {
+    [
+        std::env::var_os("GYRO_TOOLS_BIN").map(PathBuf::from),
+        Some(PathBuf::from(DEFAULT_TOOLS_BIN)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|dir| dir.join("kustomize"))
+    .find(|bin| bin.is_file())
+    .unwrap_or_else(|| panic!("no kustomize binary: set GYRO_TOOLS_BIN to the directory holding it"))
+}
+
+struct Case {
+    name: String,
+    input: String,
+}
+
+fn case(name: impl Into<String>, input: impl Into<String>) -> Case {
+    Case {
+        name: name.into(),
+        input: input.into(),
+    }
+}
+
+/// An object of a kind kustomize has no special rules for, with `body`
+/// (top-level YAML lines) after its name.
+fn thing(body: &str) -> String {
+    format!("apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: x\n{body}")
+}
+
+/// A map of `values`, each written as a JSON string (a valid YAML
+/// double-quoted scalar), so the value read is exactly the Rust string.
+fn quoted_values(values: &[String]) -> String {
+    let mut body = String::from("data:\n");
+    for (i, v) in values.iter().enumerate() {
+        body.push_str(&format!("  k{i:03}: {}\n", serde_json::to_string(v).unwrap()));
+    }
+    thing(&body)
+}
+
+/// A map of `texts`, each written plain, so the resolver decides.
+fn plain_values(texts: &[&str]) -> String {
+    let mut body = String::from("data:\n");
+    for (i, t) in texts.iter().enumerate() {
+        body.push_str(&format!("  k{i:03}: {t}\n"));
+    }
+    thing(&body)
+}
+
+fn tricky_strings() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "yes", "no", "on", "off", "y", "n", "Y", "N", "Yes", "ON", "true", "True", "TRUE", "tRue",
+        "false", "null", "Null", "NULL", "nULL", "~", "", "1", "1.0", "-1", "+1", "0x1F", "0o17",
+        "0755", "08", "09.5", "1e3", "1E3", "1_000", ".5", "-.5", "+.5", "1.", ".inf", "-.inf",
+        "+.inf", ".nan", ".NaN", "1:20", "-1:20:30.5", "190:20:30", "1:60", "2001-12-14",
+        "2001-12-14T21:59:43.10-05:00", "2001-12-14 21:59:43.10", "2001-02-30", "1e400", "0b101",
+        "<<", "=", "-", "--", "---", "---a", "...", "....", "- a", "-a", "? a", "?a", ": a", ":a",
+        "a:", "a: b", "a:b", "a #b", "a#b", "#a", ",a", "a,b", "[a]", "a]", "{a}", "a}", "&a",
+        "*a", "!a", "|a", ">a", "'a", "\"a", "%a", "@a", "`a", "a'b", "a\"b", "a\\b", " a", "a ",
+        " ", "  ", "a  b", "a\tb", "\ta", "a\t", "a\nb", "a\n", "a\n\n", "\na", "\n", "\n\n",
+        "a \nb", "a\n b", " a\nb", "a\r\nb", "a\rb", "a\u{85}b", "a\u{2028}b", "a\u{2029}b", "é",
+        "日本語", "😀", "a😀b", "\u{FEFF}ab c", "a\u{FEFF}b", "\u{7F}", "\u{0}", "\u{1B}", "\u{A0}",
+        "a\u{A0}b", "\u{FFFE}", "\u{E000}", "\u{D7FF}", "x\u{7}y", "0.1", "100000", "-0",
+        "0", "00", "+", "0x", "1e", "e1", "1_", "_1", "1__0", "0x_1F", "1.5e+3", "Infinity",
+        "NaN", "inf", "a b c", "key=value", "http://example.com/a?b=c#d", "C:\\path",
+        "{{ .Values.x }}", "${VAR}", "$(VAR)", "@@", "%%", "a: ", "a #", "# a", "a'", "'",
+        "''", "\"", "\\", "a\\nb",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for c in 1u8..0x20 {
+        v.push(format!("c{}c", c as char));
+    }
+    // Around the 80-column fold, with the value starting at column 7.
+    for n in 60..=95 {
+        v.push(format!("{} {}", "x".repeat(n), "y".repeat(10)));
+        v.push(format!("{} {} {}", "a".repeat(n / 2), "b".repeat(n / 2), "c".repeat(20)));
+        v.push(format!("&{} {}", "x".repeat(n), "y".repeat(10)));
+        v.push(format!("{}\t{} {}", "x".repeat(n / 2), "x".repeat(n / 2), "y".repeat(10)));
+        v.push(format!("{}  {}", "x".repeat(n), "y".repeat(10)));
+        v.push(format!("{} \u{1}{}", "x".repeat(n), "y".repeat(10)));
+        v.push(format!("{}\n{}", "x".repeat(n), "y".repeat(n)));
+        v.push(format!("{}é {}", "é".repeat(n), "y".repeat(10)));
+    }
+    let lorem = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod \
+                 tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, \
+                 quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo";
+    v.push(lorem.to_string());
+    v.push(format!("'{lorem}"));
+    v.push(format!("\"{lorem}\t"));
+    v.push(lorem.replace(' ', "  "));
+    v.push(format!("{lorem} {lorem}").replace(", ", ",\u{1} "));
+    v.push("x".repeat(300));
+    v.push(format!("{} {}", "x".repeat(200), "y".repeat(200)));
+    // Multi-line texts, for the literal block style and its hints.
+    for s in [
+        "a\nb", "a\nb\n", "a\nb\n\n", "a\nb\n\n\n", "  lead\nx", "\nlead", "a\n  indented\nb",
+        "trailing \nspace", "a\n\n\nb", "x\ty\nz", "a\n ", "a\n\t", "#!/bin/sh\necho hi\n",
+        "é\n日本\n", "a\n😀\n", "a\u{2028}b\nc", "a\rb\nc", "line\n\n  more\n",
+    ] {
+        v.push(s.to_string());
+    }
+    v.push(format!("{}\nshort\n", "w ".repeat(60)));
+    v
+}
+
+fn scalar_cases(cases: &mut Vec<Case>) {
+    cases.push(case("quoted strings", quoted_values(&tricky_strings())));
+    let plain = [
+        "0", "-0", "1", "-1", "0755", "0x1F", "0o17", "0b101", "-0b101", "+12", "1_000", "08",
+        "09.5", "1.0", "1.5", "-1.5", "1e3", "1E-3", "1.e5", ".5", "-.5", "+.5", "1234567.5",
+        "123456.5", "0.0001", "0.00001", "0.000001", "1e-7", "1e20", "1e21", "1e22",
+        "99999999999999999999", "18446744073709551615", "18446744073709551616",
+        "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+        "-9223372036854775809", "1e400", "3.141592653589793", "0.1", "100000", "1e6",
+        "1.7976931348623157e308", "5e-324", "2.5e-5", "12345678901234567890123",
+        "0x7FFFFFFFFFFFFFFF", "0xFFFFFFFFFFFFFFFF", "0x10000000000000000", "-0x10", "0x_1F",
+        "1_", "1__0", ".5_0", "1.5_0", "0.", "-.0", "+0", "00", "0o", "0b", "-", "+", "-0.0",
+        "true", "True", "TRUE", "tRue", "false", "yes", "no", "on", "off", "y", "n", "~",
+        "null", "Null", "NULL", "nULL", "", "2001-12-14", "2001-12-14T21:59:43.10-05:00",
+        "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10", "2001-12-14  21:59:43.10",
+        "2001-12-14T21:59:43Z", "2001-1-4", "2001-02-29", "2000-02-29", "0000-01-01",
+        "2001-12-14T21:59:43.1234567891Z", "2001-12-14T21:59:43,5Z", "2001-12-14T21:59:43+05:60",
+        "2001-12-14T21:59:43+00:00", "2001-12-14 21:59:43 +5", "2001-12-14T25:00:00Z",
+        "9999-12-31T23:59:59.999999999+23:59", "2001-12-14T21:59:43.000Z", "1:20", "<<",
+        "a b", "a  b", "é", "multi\n    line\n    plain", "a #comment",
+    ];
+    cases.push(case("plain scalars", plain_values(&plain)));
+    let tagged = [
+        "!!str 123", "!!int \"5\"", "!!int 0x10", "!!float \"5\"", "!!float 1.5", "!!float 2001",
+        "!!bool \"true\"", "!!null \"\"", "!!null", "!!timestamp 2001-12-14", "!!binary aGVsbG8=",
+        "!!binary /w==", "!!binary 4pyTIMOgIGxhIG1vZGU=", "!foo bar", "!foo 123",
+        "!<tag:yaml.org,2002:str> 1", "! 12", "! \"12\"", "!!str ~", "!!str \"\"", "!!str",
+        "!!merge x", "!!str 2001-12-14", "!!map {a: 1}", "!foo [1, 2]", "!!seq []", "!!str 1e3",
+        "!!float .5", "!!int -0b11", "!!timestamp \"2001-12-14 21:59:43.10\"",
+    ];
+    cases.push(case("tagged scalars", plain_values(&tagged)));
+}
+
+fn structure_cases(cases: &mut Vec<Case>) {
+    let keys = [
+        "a10", "a9", "A", "_", "-", "a", "b", "B", "a-b", "a_b", "aB", "a.b", "'1'", "'01'", "'10'",
+        "'2'", "a1b", "a01b", "a001", "é", "z", "Z", "ä", "ß", "ｚ", "a٣", "a٢٣", "'yes'", "'on'",
+        "'null'", "'true'", "''", "' '", "a b", "'<<'", "'key: x'", "'#a'", "a#b", "x0", "x00",
+        "x000", "x0a", "x00b", "x1.5", "x1.10", "x01.2", "v1", "v1beta1", "v1alpha2", "v10",
+        "v2", "port-80", "port-8080", "port-443", "'123456789012345678901234567890'",
+        "'123456789012345678901234567891'", "ab0", "ab00", "a0b0", "a00b", "X", "x", "aa", "a",
+        "Ａ", "λ", "Ω", "日", "'😀'", "'a\\tb'", "\"a\\nb\"", "'~'", "'-a'", "'? a'", "'@x'",
+    ];
+    let mut body = String::from("keys:\n");
+    for (i, k) in keys.iter().enumerate() {
+        body.push_str(&format!("  {k}: {i}\n"));
+    }
+    body.push_str(&format!("  {}: long\n", "k".repeat(128)));
+    body.push_str(&format!("  {}: longer\n", "k".repeat(129)));
+    body.push_str(&format!("  {}: long list\n", "l".repeat(140)));
+    body.push_str(&format!("  {}:\n  - a\n  - b\n", "m".repeat(140)));
+    body.push_str(&format!("  {}:\n    a: 1\n", "n".repeat(140)));
+    body.push_str(&format!("  {}: []\n", "o".repeat(140)));
+    body.push_str("  \"multi\\nline\": v\n  \"multi\\nline2\":\n  - a\n");
+    cases.push(case("key order", thing(&body)));
+    cases.push(case(
+        "top-level keys",
+        thing("1: a\ntrue: b\n1.50: c\n\"x\": d\n2001-12-14: e\n!foo f: g\n? \n: h\n"),
+    ));
+    cases.push(case(
+        "nesting",
+        thing(
+            "spec:\n  list:\n  - a\n  - - b\n    - c\n  - - - d\n  - k: v\n    l:\n    - x\n  - []\n  - {}\n  \
+             - [[]]\n  - [{}]\n  - {a: {}}\n  - - {}\n    - []\n  empty: {}\n  none: []\n  \
+             deep: {a: {b: {c: {d: {e: {f: [1, [2, [3, {g: h}]]]}}}}}}\n  \
+             maps:\n  - a: 1\n    b:\n      c: 2\n      d:\n      - e\n      - f: g\n  - - x: 1\n      y: 2\n",
+        ),
+    ));
+    let mut deep = String::from("deep:\n");
+    for level in 0..40 {
+        deep.push_str(&format!("{}l{level}:\n", "  ".repeat(level + 1)));
+    }
+    deep.push_str(&format!(
+        "{}value: {}\n",
+        "  ".repeat(41),
+        "word ".repeat(30).trim_end()
+    ));
+    cases.push(case("deep map with long value", thing(&deep)));
+    let mut lists = String::from("lists:\n");
+    for level in 0..20 {
+        lists.push_str(&format!("{}- \n", "  ".repeat(level)).replace("- \n", "-\n"));
+    }
+    lists.push_str(&format!("{}- {}\n", "  ".repeat(20), "word ".repeat(30).trim_end()));
+    cases.push(case("deep list with long value", thing(&lists)));
+    let long = tricky_strings()
+        .into_iter()
+        .filter(|s| s.len() > 60)
+        .collect::<Vec<_>>();
+    let mut body = String::from("spec:\n  items:\n");
+    for s in &long {
+        body.push_str(&format!("  - {}\n", serde_json::to_string(s).unwrap()));
+        body.push_str(&format!("  - - k: {}\n", serde_json::to_string(s).unwrap()));
+    }
+    cases.push(case("long strings nested", thing(&body)));
+}
+
+fn syntax_cases(cases: &mut Vec<Case>) {
+    let block_scalars = "a: |\n  x\n  y\nb: |-\n  x\nc: |+\n  x\n\nd: >\n  folded\n  text\n\n  para\n\
+        e: >-\n  x\n   more\n  y\nf: >+\n  x\n\n\ng: |2\n   lead\n  x\nh: |\n\n  after blank\n\
+        i: |\n  tab\there\nj: |\n  trail  \nk: >\n  a\n\n\n  b\nl: |\n    deeper\n  m\nzz: end\n";
+    cases.push(case("block scalars", thing(block_scalars)));
+    cases.push(case("literal at end of file", thing("z: |\n  last\n  line")));
+    cases.push(case("keep literal last", thing("zz: |+\n  last\n\n")));
+    cases.push(case("keep literal last quoted", thing("zz: \"a\\n\\n\"\n")));
+    cases.push(case(
+        "flow collections",
+        thing(
+            "f: {a: 1, b: [1, 2, {c: d}], e: \"q\", 'g': h}\ng: [a, b, ]\nh: {a: , b}\ni: [a: 1, b]\n\
+             j: {? a}\nk: [~, null, ]\nl: [2001-12-14, 2001-12-14T21:59:43Z, 1:20, 2001-12-14 21:59:43]\n\
+             m: {t: 2001-12-14T21:59:43Z, u: 2001-12-14}\nn: [\n  multi,\n  line\n]\no: {a: {b: {c: }}}\n\
+             p: [{}, [], [[]]]\nq: [ \"x\" , 'y' ]\nr: {\"a\": 1, \"b\": [true, false, null]}\n",
+        ),
+    ));
+    cases.push(case(
+        "comments",
+        "# head\napiVersion: example.com/v1 # trailing\nkind: Thing\n# between\nmetadata:\n  name: x\n  \
+         # indented\ndata: # after key\n  a: b # c\n  d: \"#e\" # f\n  g: h#i\n  j: [k, # l\n  m]\n# tail\n",
+    ));
+    cases.push(case(
+        "anchors and merges",
+        thing(
+            "base: &base\n  a: 1\n  b: 2\n  n:\nother: &other\n  b: 3\n  c: 4\nm1:\n  <<: *base\n  a: 9\n\
+             m2:\n  <<: [*other, *base]\n  d: 5\nm3:\n  <<: {x: 1}\n  y: 2\nm4: {<<: *base, z: 1}\n\
+             s: &s hello\nt: *s\nl: &l [1, 2]\nu: *l\nv: [*s, *l]\nw: {k: *base}\nnested: &n\n  <<: *base\n  \
+             q: 1\nuse: *n\nempty: &e\nflow: [*e, {k: *e}]\nblockuse: *e\n\"quoted<<\":\n  '<<': not merge\n\
+             redef: &s again\nafter: *s\nkey:\n  *s : v\n",
+        ),
+    ));
+    cases.push(case(
+        "quoted scalars",
+        thing(
+            "a: 'single ''quoted'''\nb: \"double \\\"quoted\\\" \\t \\u00e9 \\U0001F600 \\x41\"\n\
+             c: \"multi\n  line\n\n  folded\"\nd: 'multi\n  line'\ne: \"esc \\\n  aped\"\n\
+             f: \"\\0\\a\\b\\v\\f\\e\\N\\_\\L\\P\\'\\ \"\n",
+        ),
+    ));
+    cases.push(case(
+        "json",
+        "{\"apiVersion\": \"example.com/v1\", \"kind\": \"Thing\", \"metadata\": {\"name\": \"x\"}, \
+         \"spec\": {\"n\": 1.5, \"i\": 10, \"b\": true, \"z\": null, \"s\": \"\\u00e9\\n\", \
+         \"l\": [1, \"two\", {\"three\": [3]}], \"e\": {}, \"big\": 12345678901234567890}}\n",
+    ));
+    cases.push(case("tabs in flow", thing("f: {a:\t1,\tb: [x,\ty]}\n")));
+    cases.push(case("indentless and indented lists", thing("a:\n- x\n- y\nb:\n  - x\n  -   y\n  -\n    z: 1\n")));
+    cases.push(case("explicit keys", thing("? a\n: b\n? |\n  block key\n: c\n? [x]\n")));
+}
+
+fn document_cases(cases: &mut Vec<Case>) {
+    let a = "apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: a\n";
+    let b = "apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: b\n";
+    cases.push(case("leading separator", format!("---\n{a}")));
+    cases.push(case("separator comment", format!("{a}--- # comment\n{b}")));
+    cases.push(case("empty documents", format!("---\n---\n{a}---\n\n---\n# only comment\n---\n{b}---\n")));
+    cases.push(case("null documents", format!("null\n---\n{a}---\n~\n---\n!!null\n---\n{b}")));
+    cases.push(case("document end marker", format!("{a}...\n{b}")));
+    cases.push(case("document end then separator", format!("{a}...\n---\n{b}")));
+    cases.push(case("separator trailing space", format!("{a}---   \n{b}")));
+    cases.push(case("separator at eof", format!("{a}---")));
+    cases.push(case("double separator", format!("{a}---\n---\n{b}")));
+    cases.push(case("bom", format!("\u{FEFF}{a}")));
+    cases.push(case("crlf", format!("{a}---\n{b}data: |\n  x\n  y\nq: \"a\n  b\"\n").replace('\n', "\r\n")));
+    cases.push(case("lone cr", format!("{a}data: \"a\rb\"\n")));
+    cases.push(case("no final newline", a.trim_end().to_string()));
+    cases.push(case("directive", format!("%YAML 1.2\n---\n{a}")));
+    cases.push(case("separator inside literal", format!("{a}data: |\n  x\n---\n{b}")));
+}
+
+/// Inputs kustomize rejects while reading YAML.
+fn error_cases(cases: &mut Vec<Case>) {
+    for (name, body) in [
+        ("duplicate key", "data:\n  a: 1\n  a: 2\n"),
+        ("duplicate quoted key", "data:\n  a: 1\n  \"a\": 2\n"),
+        ("duplicate top key", "kind: Thing\n"),
+        ("unclosed quote", "data: \"abc\n"),
+        ("bad indentation", "data:\n  a: 1\n b: 2\n"),
+        ("tab indentation", "data:\n\ta: 1\n"),
+        ("inf", "data:\n  a: .inf\n"),
+        ("nan", "data:\n  a: .nan\n"),
+        ("bad int tag", "data:\n  a: !!int abc\n"),
+        ("bad bool tag", "data:\n  a: !!bool yes\n"),
+        ("bad float tag", "data:\n  a: !!float 18446744073709551615\n"),
+        ("nested int key", "data:\n  1: a\n"),
+        ("nested bool key", "data:\n  true: a\n"),
+        ("nested null key", "data:\n  ~: a\n"),
+        ("top null key", "null: a\n"),
+        ("collection key", "data:\n  [a, b]: c\n"),
+        ("unknown alias", "data:\n  a: *x\n"),
+        ("merge scalar", "data:\n  <<: 1\n"),
+        ("merge alias to scalar", "s: &s 1\ndata:\n  <<: *s\n"),
+        ("unclosed flow", "data: [a, b\n"),
+        ("mapping in plain", "data: a: b\n"),
+        ("bad escape", "data: \"\\q\"\n"),
+        ("slash escape", "data: \"a\\/b\"\n"),
+        ("surrogate escape", "data: \"\\ud83d\\ude00\"\n"),
+        ("bad binary", "data: !!binary '!!'\n"),
+        ("offset hour 24", "data:\n  a: 2001-12-14T21:59:43+24:00\n"),
+        ("duplicate merge", "b: &b {a: 1}\ndata:\n  <<: *b\n  <<: *b\n"),
+    ] {
+        cases.push(case(format!("error: {name}"), thing(body)));
+    }
+    cases.push(case("error: invalid separator", thing("a: 1\n---x\nb: 2\n")));
+}
+
+enum Outcome {
+    Pass,
+    Fail(String),
+}
+
+fn run_kustomize(kustomize: &Path, input: &str) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.yaml"), input).unwrap();
+    std::fs::write(dir.path().join("kustomization.yaml"), "resources:\n- in.yaml\n").unwrap();
+    let out = Command::new(kustomize).arg("build").arg(dir.path()).output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn first_difference(want: &str, got: &str) -> String {
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+    let i = w.iter().zip(&g).take_while(|(a, b)| a == b).count();
+    format!(
+        "first difference at line {}:\n  kustomize: {:?}\n  gyro:      {:?}",
+        i + 1,
+        w.get(i).unwrap_or(&"<end>"),
+        g.get(i).unwrap_or(&"<end>")
+    )
+}
+
+fn check(kustomize: &Path, c: &Case) -> Outcome {
+    let ours = parse_documents(&c.input, "in.yaml").map(|docs| to_yaml_stream(&docs));
+    match (run_kustomize(kustomize, &c.input), ours) {
+        (Ok(want), Ok(got)) if want == got => Outcome::Pass,
+        (Ok(want), Ok(got)) => Outcome::Fail(first_difference(&want, &got)),
+        (Ok(_), Err(e)) => Outcome::Fail(format!("kustomize accepts it, gyro fails: {e}")),
+        (Err(e), Ok(_)) => Outcome::Fail(format!("kustomize fails ({}), gyro accepts it", e.trim())),
+        (Err(_), Err(e)) => {
+            let msg = e.to_string();
+            if msg.starts_with("in.yaml: line ") {
+                Outcome::Pass
+            } else {
+                Outcome::Fail(format!("error does not name file and line: {msg}"))
+            }
+        }
+    }
+}
+
+#[test]
+fn yaml_matches_kustomize() {
+    let kustomize = kustomize_binary();
+    let mut cases = Vec::new();
+    scalar_cases(&mut cases);
+    structure_cases(&mut cases);
+    syntax_cases(&mut cases);
+    document_cases(&mut cases);
+    error_cases(&mut cases);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let chunk = cases.len().div_ceil(workers);
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .chunks(chunk)
+            .map(|part| {
+                let kustomize = &kustomize;
+                s.spawn(move || {
+                    part.iter()
+                        .filter_map(|c| match check(kustomize, c) {
+                            Outcome::Pass => None,
+                            Outcome::Fail(why) => Some(format!("{}: {why}", c.name)),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from kustomize:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
