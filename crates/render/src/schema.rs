@@ -2,11 +2,12 @@
 //! kinds are cluster-scoped, and for each field its schema, patch strategy
 //! and merge keys (what strategic merge patches follow).
 //!
-//! The built-in data (`schema/k8s.json`, made by `scripts/gen-k8s-schema`)
-//! is the schema kustomize v5.8.2 itself embeds: Kubernetes v1.21.2 plus
-//! kyaml's fixed scope table. Using a newer Kubernetes schema would make
-//! gyro merge lists that kustomize replaces and scope kinds that kustomize
-//! namespaces, so the output would no longer match `kustomize build`.
+//! The built-in data (`schema/k8s.json` and `schema/k8s-scopes.json`, made
+//! by `scripts/gen-k8s-schema`) is the schema kustomize v5.8.2 itself
+//! embeds: Kubernetes v1.21.2 plus kyaml's fixed scope table. A newer
+//! Kubernetes schema would make gyro merge lists that kustomize replaces
+//! and scope kinds that kustomize namespaces, so the output would no longer
+//! match `kustomize build`.
 //!
 //! Lookups follow kyaml's `openapi.ResourceSchema`: a field resolves through
 //! `properties`, then `additionalProperties`, following `$ref`s (a `$ref`
@@ -24,6 +25,7 @@ use crate::{Error, Result, Value};
 pub const BUILTIN_KUBERNETES_VERSION: &str = "v1.21.2";
 
 const BUILTIN_DATA: &str = include_str!("schema/k8s.json");
+const BUILTIN_SCOPES: &str = include_str!("schema/k8s-scopes.json");
 
 const PATCH_STRATEGY: &str = "x-kubernetes-patch-strategy";
 const MERGE_KEY: &str = "x-kubernetes-patch-merge-key";
@@ -53,6 +55,29 @@ struct Node {
 /// Scope per kind, then per `apiVersion`: `true` when namespaced.
 type ScopeTable = HashMap<String, Vec<(String, bool)>>;
 
+/// The built-in scope tables, loaded apart from the definitions because
+/// every build asks for scopes and few need the definitions.
+#[derive(Debug, Default)]
+struct BuiltinScopes {
+    /// kyaml's precomputed table, consulted before any schema.
+    fixed: ScopeTable,
+    /// The built-in schema's own.
+    schema: ScopeTable,
+}
+
+fn builtin_scopes() -> &'static BuiltinScopes {
+    static SCOPES: OnceLock<BuiltinScopes> = OnceLock::new();
+    SCOPES.get_or_init(|| {
+        // The data is compiled in and checked by this module's tests.
+        let data: Value =
+            serde_json::from_str(BUILTIN_SCOPES).expect("the embedded scope table is valid JSON");
+        let mut scopes = BuiltinScopes::default();
+        read_scope_lists(&data["fixedScopes"], &mut scopes.fixed);
+        read_scope_lists(&data["scopes"], &mut scopes.schema);
+        scopes
+    })
+}
+
 /// A schema: built in ([`Schema::builtin`]) or from a kustomization's
 /// `openapi: {path: ...}` document ([`Schema::from_openapi_doc`]).
 #[derive(Debug, Default)]
@@ -60,8 +85,6 @@ pub struct Schema {
     nodes: Vec<Node>,
     by_kind: HashMap<String, Vec<(String, NodeId)>>,
     scopes: ScopeTable,
-    /// kyaml's precomputed table, consulted before any schema.
-    fixed_scopes: ScopeTable,
 }
 
 /// One source of definitions for [`Schema::from_layers`].
@@ -100,8 +123,14 @@ impl Schema {
 
     /// Definitions from several sources, a later one replacing an earlier
     /// one's definition of the same name, as kyaml's global schema grows
-    /// when a custom document and the built-in one are both loaded (which
-    /// of the two comes last depends on when kyaml first needed a schema).
+    /// when a custom document and the built-in one are both loaded.
+    ///
+    /// kustomize uses the first `openapi: {path: ...}` it meets (the root
+    /// kustomization's, else the first base's in load order) for the whole
+    /// build. It adds the built-in schema on top of that document
+    /// (`[Document, Builtin]`) when a resource whose kind fails
+    /// [`has_fixed_scope`] was loaded before the document was read, and
+    /// under it (`[Builtin, Document]`) when a strategic merge ran before.
     pub fn from_layers(layers: &[Layer<'_>]) -> Result<Schema> {
         let data: Value = serde_json::from_str(BUILTIN_DATA)
             .map_err(|e| Error::new(format!("embedded Kubernetes schema: {e}")))?;
@@ -111,7 +140,11 @@ impl Schema {
         for layer in layers {
             let (definitions, file) = match layer {
                 Layer::Builtin => {
-                    read_scope_lists(&data["scopes"], &mut schema.scopes);
+                    for (kind, versions) in &builtin_scopes().schema {
+                        for (api_version, namespaced) in versions {
+                            set_scope(&mut schema.scopes, api_version, kind, *namespaced, true);
+                        }
+                    }
                     (data.get("definitions"), "built-in schema")
                 }
                 Layer::Document(doc) => {
@@ -135,7 +168,6 @@ impl Schema {
             defs.extend(kust.iter().map(|(k, v)| (k.as_str(), v)));
             gvk_sources.push(kust);
         }
-        read_scope_lists(&data["fixedScopes"], &mut schema.fixed_scopes);
 
         let mut builder = Builder::new(&defs);
         for (name, def) in &defs {
@@ -189,15 +221,7 @@ impl Schema {
     /// Whether kustomize counts objects of `gvk` as cluster-scoped: only
     /// when the schema in use says so; unknown kinds are namespaced.
     pub fn is_cluster_scoped(&self, gvk: &Gvk) -> bool {
-        let namespaced = self
-            .fixed_scopes
-            .get(&gvk.kind)
-            .and_then(|v| find_version(v, |av| api_version_is(av, gvk)))
-            .or_else(|| {
-                let versions = self.scopes.get(&gvk.kind)?;
-                find_version(versions, |av| api_version_is(av, gvk))
-            });
-        namespaced == Some(false)
+        cluster_scoped(&builtin_scopes().fixed, &self.scopes, gvk)
     }
 
     fn at(&self, id: NodeId) -> SchemaRef<'_> {
@@ -252,7 +276,27 @@ impl<'a> SchemaRef<'a> {
 /// Whether objects of `gvk` are cluster-scoped, per the built-in schema.
 /// Unknown kinds are namespaced.
 pub fn is_cluster_scoped(gvk: &Gvk) -> bool {
-    Schema::builtin().is_cluster_scoped(gvk)
+    let scopes = builtin_scopes();
+    cluster_scoped(&scopes.fixed, &scopes.schema, gvk)
+}
+
+/// Whether kyaml knows the scope of `gvk` from its fixed table, without
+/// consulting any schema (see [`Schema::from_layers`] for why that matters).
+pub fn has_fixed_scope(gvk: &Gvk) -> bool {
+    builtin_scopes()
+        .fixed
+        .get(&gvk.kind)
+        .and_then(|versions| find_version(versions, |av| api_version_is(av, gvk)))
+        .is_some()
+}
+
+/// Looks `gvk` up in kyaml's fixed table, then in a schema's scopes.
+fn cluster_scoped(fixed: &ScopeTable, schema: &ScopeTable, gvk: &Gvk) -> bool {
+    let lookup = |table: &ScopeTable| {
+        let versions = table.get(&gvk.kind)?;
+        find_version(versions, |av| api_version_is(av, gvk))
+    };
+    lookup(fixed).or_else(|| lookup(schema)) == Some(false)
 }
 
 /// Builds schema nodes from definitions: every definition gets its node id

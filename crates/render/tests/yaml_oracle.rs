@@ -29,12 +29,22 @@ fn kustomize_binary() -> PathBuf {
 struct Case {
     name: String,
     input: String,
+    /// Whether kustomize must reject the input.
+    error: bool,
 }
 
 fn case(name: impl Into<String>, input: impl Into<String>) -> Case {
     Case {
         name: name.into(),
         input: input.into(),
+        error: false,
+    }
+}
+
+fn error_case(name: impl Into<String>, input: impl Into<String>) -> Case {
+    Case {
+        error: true,
+        ..case(name, input)
     }
 }
 
@@ -44,12 +54,31 @@ fn thing(body: &str) -> String {
     format!("apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: x\n{body}")
 }
 
-/// A map of `values`, each written as a JSON string (a valid YAML
-/// double-quoted scalar), so the value read is exactly the Rust string.
+/// `s` as a YAML double-quoted scalar that reads back as exactly `s`,
+/// escaping everything go-yaml's reader refuses raw or folds.
+fn double_quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{20}'..='\u{7E}' => out.push(c),
+            c if u32::from(c) < 0xA0 || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}') => {
+                out.push_str(&format!("\\u{:04X}", u32::from(c)))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A map of `values`, each written double-quoted, so the value read is
+/// exactly the Rust string.
 fn quoted_values(values: &[String]) -> String {
     let mut body = String::from("data:\n");
     for (i, v) in values.iter().enumerate() {
-        body.push_str(&format!("  k{i:03}: {}\n", serde_json::to_string(v).unwrap()));
+        body.push_str(&format!("  k{i:03}: {}\n", double_quoted(v)));
     }
     thing(&body)
 }
@@ -75,8 +104,8 @@ fn tricky_strings() -> Vec<String> {
         "*a", "!a", "|a", ">a", "'a", "\"a", "%a", "@a", "`a", "a'b", "a\"b", "a\\b", " a", "a ",
         " ", "  ", "a  b", "a\tb", "\ta", "a\t", "a\nb", "a\n", "a\n\n", "\na", "\n", "\n\n",
         "a \nb", "a\n b", " a\nb", "a\r\nb", "a\rb", "a\u{85}b", "a\u{2028}b", "a\u{2029}b", "é",
-        "日本語", "😀", "a😀b", "\u{FEFF}ab c", "a\u{FEFF}b", "\u{7F}", "\u{0}", "\u{1B}", "\u{A0}",
-        "a\u{A0}b", "\u{FFFE}", "\u{E000}", "\u{D7FF}", "x\u{7}y", "0.1", "100000", "-0",
+        "日本語", "😀", "a😀b", "\u{FEFF}ab c", "a\u{FEFF}b", "\u{0}", "\u{1B}", "\u{A0}",
+        "a\u{A0}b", "\u{E000}", "a\u{85}b", "a \u{85}\u{85} b", "\u{85}", "x\u{85}", "\u{D7FF}", "x\u{7}y", "0.1", "100000", "-0",
         "0", "00", "+", "0x", "1e", "e1", "1_", "_1", "1__0", "0x_1F", "1.5e+3", "Infinity",
         "NaN", "inf", "a b c", "key=value", "http://example.com/a?b=c#d", "C:\\path",
         "{{ .Values.x }}", "${VAR}", "$(VAR)", "@@", "%%", "a: ", "a #", "# a", "a'", "'",
@@ -132,7 +161,7 @@ fn scalar_cases(cases: &mut Vec<Case>) {
         "-9223372036854775809", "1e400", "3.141592653589793", "0.1", "100000", "1e6",
         "1.7976931348623157e308", "5e-324", "2.5e-5", "12345678901234567890123",
         "0x7FFFFFFFFFFFFFFF", "0xFFFFFFFFFFFFFFFF", "0x10000000000000000", "-0x10", "0x_1F",
-        "1_", "1__0", ".5_0", "1.5_0", "0.", "-.0", "+0", "00", "0o", "0b", "-", "+", "-0.0",
+        "1_", "1__0", ".5_0", "1.5_0", "0.", "-.0", "+0", "00", "0o", "0b", "+", "-0.0",
         "true", "True", "TRUE", "tRue", "false", "yes", "no", "on", "off", "y", "n", "~",
         "null", "Null", "NULL", "nULL", "", "2001-12-14", "2001-12-14T21:59:43.10-05:00",
         "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10", "2001-12-14  21:59:43.10",
@@ -155,14 +184,16 @@ fn scalar_cases(cases: &mut Vec<Case>) {
 }
 
 fn structure_cases(cases: &mut Vec<Case>) {
+    // go-yaml v2's key order is not transitive for some key sets (`v2`,
+    // `v10`, `v1alpha2`; runs of digits that overflow int64), and then
+    // kustomize's own order changes from run to run; these keys avoid that.
     let keys = [
         "a10", "a9", "A", "_", "-", "a", "b", "B", "a-b", "a_b", "aB", "a.b", "'1'", "'01'", "'10'",
-        "'2'", "a1b", "a01b", "a001", "é", "z", "Z", "ä", "ß", "ｚ", "a٣", "a٢٣", "'yes'", "'on'",
-        "'null'", "'true'", "''", "' '", "a b", "'<<'", "'key: x'", "'#a'", "a#b", "x0", "x00",
-        "x000", "x0a", "x00b", "x1.5", "x1.10", "x01.2", "v1", "v1beta1", "v1alpha2", "v10",
-        "v2", "port-80", "port-8080", "port-443", "'123456789012345678901234567890'",
-        "'123456789012345678901234567891'", "ab0", "ab00", "a0b0", "a00b", "X", "x", "aa", "a",
-        "Ａ", "λ", "Ω", "日", "'😀'", "'a\\tb'", "\"a\\nb\"", "'~'", "'-a'", "'? a'", "'@x'",
+        "'2'", "é", "z", "Z", "ä", "ß", "ｚ", "a٣", "a٢٣", "'yes'", "'on'", "'null'", "'true'", "''",
+        "' '", "a b", "'<<'", "'key: x'", "'#a'", "a#b", "x0", "x00", "x000", "v1", "v1beta1",
+        "v1beta2", "port-80", "port-8080", "port-443", "ab0", "ab00", "X", "x", "aa", "Ａ", "λ",
+        "Ω", "日", "'😀'", "'a\\tb'", "\"a\\nb\"", "'~'", "'-a'", "'? a'", "'@x'", "data-1",
+        "data-2", "data-10", "data-01",
     ];
     let mut body = String::from("keys:\n");
     for (i, k) in keys.iter().enumerate() {
@@ -211,16 +242,16 @@ fn structure_cases(cases: &mut Vec<Case>) {
         .collect::<Vec<_>>();
     let mut body = String::from("spec:\n  items:\n");
     for s in &long {
-        body.push_str(&format!("  - {}\n", serde_json::to_string(s).unwrap()));
-        body.push_str(&format!("  - - k: {}\n", serde_json::to_string(s).unwrap()));
+        body.push_str(&format!("  - {}\n", double_quoted(s)));
+        body.push_str(&format!("  - - k: {}\n", double_quoted(s)));
     }
     cases.push(case("long strings nested", thing(&body)));
 }
 
 fn syntax_cases(cases: &mut Vec<Case>) {
     let block_scalars = "a: |\n  x\n  y\nb: |-\n  x\nc: |+\n  x\n\nd: >\n  folded\n  text\n\n  para\n\
-        e: >-\n  x\n   more\n  y\nf: >+\n  x\n\n\ng: |2\n   lead\n  x\nh: |\n\n  after blank\n\
-        i: |\n  tab\there\nj: |\n  trail  \nk: >\n  a\n\n\n  b\nl: |\n    deeper\n  m\nzz: end\n";
+        e: >-\n  x\n   more\n  y\nf: >+\n  x\n\n\nf2: >\n  a\n\n  b\n   c\n\n   d\n  e\nf3: >\n\n  lead\n  blank\nf4: >2-\n   lead\n  x\nf5: >+\n  x\nf6: >\n  a\tb\n  c\ng: |2\n   lead\n  x\nh: |\n\n  after blank\n\
+        i: |\n  tab\there\nj: |\n  trail  \nk: >\n  a\n\n\n  b\nl: |2\n    deeper\n  m\nzz: end\n";
     cases.push(case("block scalars", thing(block_scalars)));
     cases.push(case("literal at end of file", thing("z: |\n  last\n  line")));
     cases.push(case("keep literal last", thing("zz: |+\n  last\n\n")));
@@ -265,7 +296,7 @@ fn syntax_cases(cases: &mut Vec<Case>) {
     ));
     cases.push(case("tabs in flow", thing("f: {a:\t1,\tb: [x,\ty]}\n")));
     cases.push(case("indentless and indented lists", thing("a:\n- x\n- y\nb:\n  - x\n  -   y\n  -\n    z: 1\n")));
-    cases.push(case("explicit keys", thing("? a\n: b\n? |\n  block key\n: c\n? [x]\n")));
+    cases.push(case("explicit keys", thing("? a\n: b\n? |\n  block key\n: c\n")));
 }
 
 fn document_cases(cases: &mut Vec<Case>) {
@@ -284,7 +315,10 @@ fn document_cases(cases: &mut Vec<Case>) {
     cases.push(case("crlf", format!("{a}---\n{b}data: |\n  x\n  y\nq: \"a\n  b\"\n").replace('\n', "\r\n")));
     cases.push(case("lone cr", format!("{a}data: \"a\rb\"\n")));
     cases.push(case("no final newline", a.trim_end().to_string()));
-    cases.push(case("directive", format!("%YAML 1.2\n---\n{a}")));
+    // kyaml cuts the directive off its document, which go-yaml then refuses.
+    cases.push(error_case("directive", format!("%YAML 1.1\n---\n{a}")));
+    cases.push(error_case("tag directive", format!("%TAG !e! tag:example.com,2000:\n---\n{a}x: !e!foo bar\n")));
+    cases.push(error_case("directive 1.2", format!("%YAML 1.2\n---\n{a}")));
     cases.push(case("separator inside literal", format!("{a}data: |\n  x\n---\n{b}")));
 }
 
@@ -307,6 +341,13 @@ fn error_cases(cases: &mut Vec<Case>) {
         ("nested null key", "data:\n  ~: a\n"),
         ("top null key", "null: a\n"),
         ("collection key", "data:\n  [a, b]: c\n"),
+        ("top collection key", "? [x]\n: y\n"),
+        ("raw control character", "data: \"a\u{1}b\"\n"),
+        ("raw del", "data: a\u{7F}b\n"),
+        ("escaped del", "data: \"a\\x7Fb\"\n"),
+        ("escaped c1 control", "data: \"a\\x80b\"\n"),
+        ("escaped non-character", "data: \"a\\uFFFEb\"\n"),
+        ("binary del", "data: !!binary fw==\n"),
         ("unknown alias", "data:\n  a: *x\n"),
         ("merge scalar", "data:\n  <<: 1\n"),
         ("merge alias to scalar", "s: &s 1\ndata:\n  <<: *s\n"),
@@ -319,9 +360,9 @@ fn error_cases(cases: &mut Vec<Case>) {
         ("offset hour 24", "data:\n  a: 2001-12-14T21:59:43+24:00\n"),
         ("duplicate merge", "b: &b {a: 1}\ndata:\n  <<: *b\n  <<: *b\n"),
     ] {
-        cases.push(case(format!("error: {name}"), thing(body)));
+        cases.push(error_case(name, thing(body)));
     }
-    cases.push(case("error: invalid separator", thing("a: 1\n---x\nb: 2\n")));
+    cases.push(error_case("invalid separator", thing("a: 1\n---x\nb: 2\n")));
 }
 
 enum Outcome {
@@ -354,9 +395,22 @@ fn first_difference(want: &str, got: &str) -> String {
 
 fn check(kustomize: &Path, c: &Case) -> Outcome {
     let ours = parse_documents(&c.input, "in.yaml").map(|docs| to_yaml_stream(&docs));
-    match (run_kustomize(kustomize, &c.input), ours) {
+    let theirs = run_kustomize(kustomize, &c.input);
+    if theirs.is_err() != c.error {
+        return Outcome::Fail(format!("the case is wrong: kustomize gives {theirs:?}"));
+    }
+    match (theirs, ours) {
         (Ok(want), Ok(got)) if want == got => Outcome::Pass,
-        (Ok(want), Ok(got)) => Outcome::Fail(first_difference(&want, &got)),
+        (Ok(want), Ok(got)) => {
+            if let Some(dir) = std::env::var_os("YAML_ORACLE_DUMP") {
+                let stem = c.name.replace(|ch: char| !ch.is_ascii_alphanumeric(), "_");
+                let dir = PathBuf::from(dir);
+                std::fs::write(dir.join(format!("{stem}.want")), &want).unwrap();
+                std::fs::write(dir.join(format!("{stem}.got")), &got).unwrap();
+                std::fs::write(dir.join(format!("{stem}.in")), &c.input).unwrap();
+            }
+            Outcome::Fail(first_difference(&want, &got))
+        }
         (Ok(_), Err(e)) => Outcome::Fail(format!("kustomize accepts it, gyro fails: {e}")),
         (Err(e), Ok(_)) => Outcome::Fail(format!("kustomize fails ({}), gyro accepts it", e.trim())),
         (Err(_), Err(e)) => {

@@ -11,7 +11,7 @@
 
 use super::builtins::TransformerConfig;
 use super::kustomization::{FILE_NAMES, Kustomization, Var};
-use super::resource::{Behavior, ResMap, Resource};
+use super::resource::{Behavior, Origin, ResMap, Resource, normalize_annotations};
 use super::{generators, images, nameref, patches, replacements, replicas, sort, transformers, vars};
 use crate::fs::{self, Fs};
 use crate::schema::Schema;
@@ -66,6 +66,13 @@ pub(super) struct Builder<'a> {
     /// The schema from the root's `openapi: {path: ...}`, if it names one;
     /// otherwise the built-in Kubernetes schema is used.
     custom_schema: Option<Schema>,
+    /// The root kustomization's directory: origins are relative to it.
+    root_dir: String,
+    /// The root asks for `buildMetadata`: objects carry their origin
+    /// through the build, as kustomize's annotations do.
+    track_origin: bool,
+    /// The root asks for `transformerAnnotations`.
+    track_transformers: bool,
 }
 
 /// A kustomization file read from `dir`.
@@ -171,6 +178,9 @@ impl<'a> Builder<'a> {
             opts,
             stack: Vec::new(),
             custom_schema: None,
+            root_dir: String::new(),
+            track_origin: false,
+            track_transformers: false,
         }
     }
 
@@ -188,6 +198,13 @@ impl<'a> Builder<'a> {
             .in_file(root.file.clone()));
         }
         self.custom_schema = self.openapi_schema(&root)?;
+        self.root_dir = root.dir.clone();
+        self.track_origin = !root.kust.build_metadata.is_empty();
+        self.track_transformers = root
+            .kust
+            .build_metadata
+            .iter()
+            .any(|o| o == "transformerAnnotations");
         let build_metadata = root.kust.build_metadata.clone();
         let sort_options = root.kust.sort_options.clone();
         let file = root.file.clone();
@@ -203,6 +220,9 @@ impl<'a> Builder<'a> {
         vars::resolve(&mut resmap, &vars, &config.var_reference)?;
         resmap.resources.retain(|r| !is_local_config(r));
         sort::apply(&mut resmap, sort_options.as_ref()).map_err(|e| e.in_file(file.clone()))?;
+        for r in resmap.iter_mut() {
+            normalize_annotations(&mut r.obj);
+        }
         transformers::build_metadata(&mut resmap, &build_metadata).map_err(|e| e.in_file(file))?;
         Ok(resmap)
     }
@@ -329,7 +349,9 @@ impl<'a> Builder<'a> {
         let path = fs::join(&t.dir, entry).map_err(|e| e.in_file(t.file.clone()).at_field("resources"))?;
         if self.fs.is_file(&path) {
             let file = self.file_in(t, entry, "resources")?;
-            for r in load_resources(self.fs, &file)? {
+            let origin = self.track_origin.then(|| Origin::File(relative(&self.root_dir, &file)));
+            for mut r in load_resources(self.fs, &file)? {
+                r.origin.clone_from(&origin);
                 acc.resmap.append(r)?;
             }
             return Ok(());
@@ -364,10 +386,34 @@ impl<'a> Builder<'a> {
                     .map(|a| (generators::GeneratorKind::Secret, a)),
             );
         for (kind, args) in entries {
-            let r = generators::generate(self.fs, &t.dir, &t.file, kind, args, global)?;
+            let mut r = generators::generate(self.fs, &t.dir, &t.file, kind, args, global)?;
+            if self.track_origin {
+                r.origin = Some(self.builtin_origin(t, match kind {
+                    generators::GeneratorKind::ConfigMap => "ConfigMapGenerator",
+                    generators::GeneratorKind::Secret => "SecretGenerator",
+                }));
+            }
             absorb_generated(&mut acc.resmap, r).map_err(|e| e.in_file(t.file.clone()))?;
         }
         Ok(())
+    }
+
+    fn builtin_origin(&self, t: &Loaded, kind: &'static str) -> Origin {
+        Origin::Builtin {
+            configured_in: relative(&self.root_dir, &t.file),
+            kind,
+        }
+    }
+
+    /// Records, for `transformerAnnotations`, that a transformer of `t`
+    /// ran over every object present.
+    fn ran(&self, t: &Loaded, resmap: &mut ResMap, kind: &'static str) {
+        if self.track_transformers {
+            let origin = self.builtin_origin(t, kind);
+            for r in resmap.iter_mut() {
+                r.transformations.push(origin.clone());
+            }
+        }
     }
 
     fn run_transformers(&self, t: &Loaded, acc: &mut Accumulated) -> Result<()> {
@@ -381,45 +427,59 @@ impl<'a> Builder<'a> {
             let (text, file) = self.patch_text(t, entry, "", &field, true)?;
             patches::strategic_merge_by_id(resmap, &text, &file, schema).map_err(in_file)?;
         }
+        if !k.patches_strategic_merge.is_empty() {
+            self.ran(t, resmap, "PatchStrategicMergeTransformer");
+        }
         for (i, p) in k.patches.iter().enumerate() {
             let field = format!("patches[{i}]");
             let (text, file) = self.patch_text(t, &p.path, &p.patch, &field, false)?;
             patches::apply(resmap, p, &text, &file, schema).map_err(|e| e.at_field(field.clone())).map_err(in_file)?;
+            self.ran(t, resmap, "PatchTransformer");
         }
         if !k.namespace.is_empty() {
             transformers::namespace(resmap, &k.namespace, &config.namespace).map_err(in_file)?;
+            self.ran(t, resmap, "NamespaceTransformer");
         }
         if !k.name_prefix.is_empty() {
             transformers::prefix_suffix(resmap, &k.name_prefix, "", &config.name_prefix).map_err(in_file)?;
+            self.ran(t, resmap, "PrefixTransformer");
         }
         if !k.name_suffix.is_empty() {
             transformers::prefix_suffix(resmap, "", &k.name_suffix, &config.name_suffix).map_err(in_file)?;
+            self.ran(t, resmap, "SuffixTransformer");
         }
         for label in &k.labels {
             let specs = transformers::label_field_specs(label, config);
             transformers::labels(resmap, &label.pairs, &specs).map_err(in_file)?;
+            self.ran(t, resmap, "LabelTransformer");
         }
-        if !k.common_labels.is_empty() {
+        if !k.labels.is_empty() || !k.common_labels.is_empty() {
             transformers::labels(resmap, &k.common_labels, &config.common_labels).map_err(in_file)?;
+            self.ran(t, resmap, "LabelTransformer");
         }
         if !k.common_annotations.is_empty() {
             transformers::labels_or_annotations(resmap, &k.common_annotations, &config.common_annotations)
                 .map_err(in_file)?;
+            self.ran(t, resmap, "AnnotationsTransformer");
         }
         for (i, p) in k.patches_json6902.iter().enumerate() {
             let field = format!("patchesJson6902[{i}]");
             let (text, file) = self.patch_text(t, &p.path, &p.patch, &field, false)?;
             patches::json6902_legacy(resmap, p, &text, &file).map_err(|e| e.at_field(field.clone())).map_err(in_file)?;
+            self.ran(t, resmap, "PatchJson6902Transformer");
         }
-        if !k.replicas.is_empty() {
-            replicas::apply_with_specs(resmap, &k.replicas, &config.replicas).map_err(in_file)?;
+        for r in &k.replicas {
+            replicas::apply_with_specs(resmap, std::slice::from_ref(r), &config.replicas).map_err(in_file)?;
+            self.ran(t, resmap, "ReplicaCountTransformer");
         }
-        if !k.images.is_empty() {
-            images::apply_with_specs(resmap, &k.images, &config.images).map_err(in_file)?;
+        for image in &k.images {
+            images::apply_with_specs(resmap, std::slice::from_ref(image), &config.images).map_err(in_file)?;
+            self.ran(t, resmap, "ImageTagTransformer");
         }
         if !k.replacements.is_empty() {
             let loaded = replacements::load(self.fs, &t.dir, &t.file, &k.replacements)?;
             replacements::apply(resmap, &loaded).map_err(in_file)?;
+            self.ran(t, resmap, "ReplacementTransformer");
         }
         Ok(())
     }
@@ -571,4 +631,15 @@ fn is_local_config(r: &Resource) -> bool {
         .and_then(|a| a.get(LOCAL_CONFIG))
         .and_then(Value::as_str)
         .is_some_and(|v| v != "false")
+}
+
+/// `path` (a tree path) relative to directory `from`, with `..` where
+/// needed: how kustomize writes origins.
+fn relative(from: &str, path: &str) -> String {
+    let from: Vec<&str> = from.split('/').filter(|p| !p.is_empty()).collect();
+    let to: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; from.len() - common];
+    parts.extend(&to[common..]);
+    parts.join("/")
 }

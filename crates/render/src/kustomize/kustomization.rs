@@ -213,7 +213,9 @@ pub struct VarTarget {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldSelector {
-    #[serde(default)]
+    /// kustomize reads fields case-insensitively (Go's JSON decoding);
+    /// `fieldpath` is the spelling older kustomize docs used for vars.
+    #[serde(default, alias = "fieldpath")]
     pub field_path: String,
 }
 

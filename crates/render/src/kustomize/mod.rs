@@ -12,6 +12,7 @@ mod build;
 pub mod fieldspec;
 pub mod generators;
 pub mod images;
+pub mod json6902;
 pub mod kustomization;
 pub mod nameref;
 pub mod patches;

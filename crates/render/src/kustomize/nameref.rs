@@ -463,14 +463,19 @@ mod tests {
             .join("kustomize")
     }
 
-    /// `kustomize build DIR` over `files`: the objects, or the error text.
-    fn oracle(files: &[(&str, &str)], dir: &str) -> std::result::Result<Vec<Value>, String> {
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
         for (path, text) in files {
             let p = tmp.path().join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
+        tmp
+    }
+
+    /// `kustomize build DIR` over `files`: the objects, or the error text.
+    fn oracle(files: &[(&str, &str)], dir: &str) -> std::result::Result<Vec<Value>, String> {
+        let tmp = tree(files);
         let out = Command::new(kustomize())
             .arg("build")
             .arg(tmp.path().join(dir))
@@ -1038,9 +1043,7 @@ patches:
         assert_same(fixed(rm, TransformerConfig::builtin()), want);
     }
 
-    #[test]
-    fn configured_references_of_custom_kinds() {
-        let config = r#"
+    const WIDGET_CONFIG: &str = r#"
 nameReference:
 - kind: ConfigMap
   version: v1
@@ -1048,7 +1051,8 @@ nameReference:
   - {kind: Widget, path: spec/configs}
   - {kind: Widget, path: spec/ref}
 "#;
-        let resources = r#"
+
+    const WIDGETS: &str = r#"
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: cm}
@@ -1060,28 +1064,29 @@ spec:
   configs: [cm, other, {name: cm}]
   ref: {name: cm}
 "#;
+
+    #[test]
+    fn configured_references_of_custom_kinds() {
         let want = oracle(
             &[
                 (
                     "kustomization.yaml",
                     "namePrefix: p-\nconfigurations: [c.yaml]\nresources: [r.yaml]\n",
                 ),
-                ("c.yaml", config),
-                ("r.yaml", resources),
+                ("c.yaml", WIDGET_CONFIG),
+                ("r.yaml", WIDGETS),
             ],
             "",
         )
         .unwrap();
-        let doc: Value = serde_saphyr::from_str(config).unwrap();
+        let doc: Value = serde_saphyr::from_str(WIDGET_CONFIG).unwrap();
         let merged = TransformerConfig::builtin().merged_with(&doc).unwrap();
-        let mut rm = load(resources);
+        let mut rm = load(WIDGETS);
         add_prefix(&mut rm, "p-");
         assert_same(fixed(rm, &merged), want);
     }
 
-    #[test]
-    fn references_declared_by_crd_schemas() {
-        let crds = r#"{
+    const CRDS: &str = r#"{
   "example.com/v1.Bee": {"Schema": {"properties": {
     "apiVersion": {"type": "string"}, "kind": {"type": "string"},
     "metadata": {"$ref": "k8s.io/apimachinery/pkg/apis/meta/v1.ObjectMeta"}}}},
@@ -1096,7 +1101,8 @@ spec:
                "x-kubernetes-object-ref-kind": "Bee",
                "x-kubernetes-object-ref-name-key": "beeName"}}}}
 }"#;
-        let resources = r#"
+
+    const CRD_OBJECTS: &str = r#"
 apiVersion: v1
 kind: Secret
 metadata: {name: s}
@@ -1112,21 +1118,32 @@ spec:
   secretRef: {name: s}
   beeRef: {beeName: b}
 "#;
+
+    #[test]
+    fn references_declared_by_crd_schemas() {
         let want = oracle(
             &[
-                ("kustomization.yaml", "namePrefix: p-\ncrds: [crds.json]\nresources: [r.yaml]\n"),
-                ("crds.json", crds),
-                ("r.yaml", resources),
+                (
+                    "kustomization.yaml",
+                    "namePrefix: p-\ncrds: [crds.json]\nresources: [r.yaml]\n",
+                ),
+                ("crds.json", CRDS),
+                ("r.yaml", CRD_OBJECTS),
             ],
             "",
         )
         .unwrap();
-        let doc: Value = serde_json::from_str(crds).unwrap();
-        let merged = TransformerConfig::builtin().merged_with_crds(&[doc]).unwrap();
-        let mut rm = load(resources);
+        let doc: Value = serde_json::from_str(CRDS).unwrap();
+        let merged = TransformerConfig::builtin()
+            .merged_with_crds(&[doc])
+            .unwrap();
+        let mut rm = load(CRD_OBJECTS);
         add_prefix(&mut rm, "p-");
         let got = fixed(rm, &merged);
-        assert_eq!(find(&got, "MyKind", "p-mk")["spec"]["beeRef"]["beeName"], "p-b");
+        assert_eq!(
+            find(&got, "MyKind", "p-mk")["spec"]["beeRef"]["beeName"],
+            "p-b"
+        );
         assert_same(got, want);
     }
 
@@ -1157,5 +1174,156 @@ webhooks: [{name: h.example.com, clientConfig: {service: {namespace: default}}}]
             ours.field.as_deref(),
             Some("webhooks[0].clientConfig.service")
         );
+    }
+
+    /// The whole build (ours against the binary) over the fixtures above
+    /// and a few that need the other transformers: namespace changes with
+    /// RBAC subjects, generators with hashes, overlays.
+    #[test]
+    fn whole_builds_match_kustomize() {
+        let rbac = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: sa}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: r}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: rb}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}
+subjects:
+- {kind: ServiceAccount, name: sa}
+- {kind: ServiceAccount, name: sa, namespace: default}
+- {kind: User, name: sa}
+- {kind: Group, name: sa, namespace: other}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: crb}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: sa, namespace: default}]
+"#;
+        let generated = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dep}
+spec:
+  template:
+    spec:
+      containers:
+      - name: c
+        envFrom: [{configMapRef: {name: env}}, {secretRef: {name: creds}}]
+      volumes: [{name: v, configMap: {name: env}}]
+"#;
+        let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            (
+                "prefix, suffix, every builtin reference",
+                vec![
+                    (
+                        "kustomization.yaml",
+                        "namePrefix: p-\nnameSuffix: -s\nresources: [r.yaml]\n",
+                    ),
+                    ("r.yaml", WORKLOADS),
+                ],
+            ),
+            (
+                "namespace and prefix with RBAC",
+                vec![
+                    (
+                        "kustomization.yaml",
+                        "namespace: ns1\nnamePrefix: p-\nresources: [r.yaml]\n",
+                    ),
+                    ("r.yaml", rbac),
+                ],
+            ),
+            (
+                "generated objects with hashes, overlay prefix",
+                vec![
+                    (
+                        "base/kustomization.yaml",
+                        "resources: [r.yaml]\nconfigMapGenerator: [{name: env, literals: [a=b]}]\n\
+                         secretGenerator: [{name: creds, literals: [p=q]}]\n",
+                    ),
+                    ("base/r.yaml", generated),
+                    (
+                        "kustomization.yaml",
+                        "namePrefix: o-\nnamespace: prod\nresources: [base]\n",
+                    ),
+                ],
+            ),
+            (
+                "overlay suffix on a prefixed base",
+                vec![
+                    (
+                        "base/kustomization.yaml",
+                        "namePrefix: b-\nresources: [r.yaml]\n",
+                    ),
+                    ("base/r.yaml", BASE_POD),
+                    (
+                        "kustomization.yaml",
+                        "nameSuffix: -o\nresources: [base, r.yaml]\n",
+                    ),
+                    ("r.yaml", OVERLAY_POD),
+                ],
+            ),
+            (
+                "ambiguous reference",
+                vec![
+                    (
+                        "base/kustomization.yaml",
+                        "namePrefix: b-\nresources: [r.yaml]\n",
+                    ),
+                    ("base/r.yaml", BASE_POD),
+                    (
+                        "kustomization.yaml",
+                        "namePrefix: o-\nresources: [base, r.yaml]\n",
+                    ),
+                    ("r.yaml", OVERLAY_POD),
+                ],
+            ),
+            (
+                "configurations file",
+                vec![
+                    (
+                        "kustomization.yaml",
+                        "namePrefix: p-\nconfigurations: [c.yaml]\nresources: [r.yaml]\n",
+                    ),
+                    ("c.yaml", WIDGET_CONFIG),
+                    ("r.yaml", WIDGETS),
+                ],
+            ),
+            (
+                "crds file",
+                vec![
+                    (
+                        "kustomization.yaml",
+                        "namePrefix: p-\ncrds: [crds.json]\nresources: [r.yaml]\n",
+                    ),
+                    ("crds.json", CRDS),
+                    ("r.yaml", CRD_OBJECTS),
+                ],
+            ),
+        ];
+        for (what, files) in cases {
+            let want = oracle(&files, "");
+            let tmp = tree(&files);
+            let got = crate::kustomize::build(&crate::fs::DiskFs::new(tmp.path()), "");
+            match (got, want) {
+                (Ok(got), Ok(want)) => {
+                    assert_eq!(got, want, "{what}: objects or their order differ");
+                }
+                (Err(got), Err(want)) => {
+                    assert!(
+                        want.contains("found multiple possible referrals")
+                            && got.message.contains("found multiple possible referrals"),
+                        "{what}: ours: {got}\nkustomize: {want}"
+                    );
+                }
+                (got, want) => panic!("{what}: ours: {got:?}\nkustomize: {want:?}"),
+            }
+        }
     }
 }

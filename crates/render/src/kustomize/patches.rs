@@ -9,6 +9,7 @@
 
 use super::build::objects_from_documents;
 use super::kustomization::{Patch, PatchOptions};
+use super::json6902::{self, Operation};
 use super::resource::{ResMap, Resource};
 use super::selector;
 use crate::schema::Schema;
@@ -76,7 +77,7 @@ pub fn json6902_legacy(resmap: &mut ResMap, p: &Patch, text: &str, file: &str) -
         return Err(Error::new("must specify the target name").at_field("target.name"));
     }
     let ops = parse_json6902(text, file)?;
-    if ops.0.is_empty() {
+    if ops.is_empty() {
         return Err(Error::new("patch appears to be empty").in_file(file));
     }
     for i in selector::select(resmap, target)? {
@@ -86,7 +87,7 @@ pub fn json6902_legacy(resmap: &mut ResMap, p: &Patch, text: &str, file: &str) -
 }
 
 enum Parsed {
-    Json(json_patch::Patch),
+    Json(Vec<Operation>),
     Strategic(Vec<Resource>),
 }
 
@@ -106,20 +107,30 @@ fn parse_patch(text: &str, file: &str) -> Result<Parsed> {
     Ok(Parsed::Strategic(patches))
 }
 
-fn parse_json6902(text: &str, file: &str) -> Result<json_patch::Patch> {
+fn parse_json6902(text: &str, file: &str) -> Result<Vec<Operation>> {
     let value = yaml::parse_value(text, file)?;
     ops_from_value(value, file)
 }
 
-fn ops_from_value(value: Value, file: &str) -> Result<json_patch::Patch> {
-    serde_json::from_value(value)
-        .map_err(|e| Error::new(format!("invalid JSON 6902 patch: {e}")).in_file(file))
+fn ops_from_value(value: Value, file: &str) -> Result<Vec<Operation>> {
+    json6902::parse(&value).map_err(|e| e.in_file(file))
 }
 
-fn apply_json6902(r: &mut Resource, ops: &json_patch::Patch) -> Result<()> {
-    json_patch::patch(&mut r.obj, ops).map_err(|e| {
-        Error::new(format!("JSON 6902 patch failed: {e}")).for_object(r.describe())
-    })
+/// Applies JSON patch operations as kustomize does: the object it patches
+/// carries kustomize's internal annotations when it has build bookkeeping,
+/// so `metadata.annotations` exists for the patch to add to; afterwards the
+/// annotations are written back (an empty map disappears).
+fn apply_json6902(r: &mut Resource, ops: &[Operation]) -> Result<()> {
+    let describe = r.describe();
+    if r.has_build_annotations()
+        && let Some(Value::Object(meta)) = r.obj.get_mut("metadata")
+        && !meta.get("annotations").is_some_and(Value::is_object)
+    {
+        meta.insert("annotations".to_string(), Value::Object(Default::default()));
+    }
+    json6902::apply(&mut r.obj, ops).map_err(|e| e.for_object(describe))?;
+    super::resource::normalize_annotations(&mut r.obj);
+    Ok(())
 }
 
 /// Applies a strategic merge patch to the one object with the patch's id.
@@ -177,6 +188,18 @@ fn apply_smp_to(
             }
         } else {
             r.set_namespace(&ns);
+        }
+    }
+    if options.allow_name_change || options.allow_kind_change {
+        let mut seen = std::collections::HashSet::new();
+        for r in resmap.iter() {
+            let id = r.cur_id();
+            let key = (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string());
+            if !seen.insert(key) {
+                return Err(Error::new(format!(
+                    "the patch renames an object to an id that is already taken: {id}"
+                )));
+            }
         }
     }
     if !deleted.is_empty() {

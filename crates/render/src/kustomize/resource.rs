@@ -146,6 +146,37 @@ pub struct Resource {
     pub needs_hash: bool,
     /// Generator behaviour for generated objects.
     pub behavior: Behavior,
+    /// Where the object came from, for `buildMetadata: [originAnnotations]`.
+    pub origin: Option<Origin>,
+    /// The transformers that ran over the object, for
+    /// `buildMetadata: [transformerAnnotations]`.
+    pub transformations: Vec<Origin>,
+}
+
+/// Where an object came from, or which transformer touched it, with paths
+/// relative to the root kustomization (kustomize's `config.kubernetes.io/origin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Read from this file.
+    File(String),
+    /// Made or changed by a built-in generator or transformer configured in
+    /// this kustomization file.
+    Builtin {
+        configured_in: String,
+        kind: &'static str,
+    },
+}
+
+impl Origin {
+    /// The YAML text kustomize stores in the annotation.
+    pub fn to_yaml(&self) -> String {
+        match self {
+            Origin::File(path) => format!("path: {path}\n"),
+            Origin::Builtin { configured_in, kind } => format!(
+                "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
+            ),
+        }
+    }
 }
 
 impl Resource {
@@ -158,6 +189,8 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             behavior: Behavior::Unspecified,
+            origin: None,
+            transformations: Vec::new(),
         }
     }
 
@@ -232,6 +265,19 @@ impl Resource {
         get_path(&self.obj, path).and_then(Value::as_str).unwrap_or("")
     }
 
+    /// Whether kustomize would be carrying internal build annotations on
+    /// this object (renames, prefixes, generator bookkeeping, origins).
+    /// Some results depend on it: a JSON patch can add to
+    /// `metadata.annotations` only when that map exists.
+    pub fn has_build_annotations(&self) -> bool {
+        !self.prev_ids.is_empty()
+            || !self.prefixes.is_empty()
+            || !self.suffixes.is_empty()
+            || self.needs_hash
+            || self.behavior != Behavior::Unspecified
+            || self.origin.is_some()
+    }
+
     /// `Kind/namespace/name` or `Kind/name`, for messages.
     pub fn describe(&self) -> String {
         describe(&self.obj)
@@ -247,6 +293,42 @@ pub fn describe(obj: &Value) -> String {
         format!("{kind}/{name}")
     } else {
         format!("{kind}/{ns}/{name}")
+    }
+}
+
+/// Rewrites `metadata.annotations` the way kustomize's annotation setter
+/// leaves it: every value as a string, and no `annotations` field at all
+/// when the map is empty or null. kustomize does this to every object at
+/// the end of a build.
+pub fn normalize_annotations(obj: &mut Value) {
+    let Some(Value::Object(meta)) = obj.get_mut("metadata") else {
+        return;
+    };
+    let empty = match meta.get_mut("annotations") {
+        None => return,
+        Some(Value::Object(m)) => {
+            for v in m.values_mut() {
+                if !v.is_string() {
+                    *v = Value::String(scalar_text(v));
+                }
+            }
+            m.is_empty()
+        }
+        Some(Value::Null) => true,
+        Some(_) => false,
+    };
+    if empty {
+        meta.remove("annotations");
+    }
+}
+
+/// The text of a scalar as kustomize reads it back as a string.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::builtins::TransformerConfig;
 use super::fieldspec::{FieldSpec, Leaf, split_path, visit};
 use super::kustomization::Label;
-use super::resource::{Gvk, ResMap, Resource};
+use super::resource::{Gvk, Origin, ResMap, Resource};
 use crate::{Error, Result, Value};
 
 /// Sets `namespace` on every namespaced object and on the fields that name
@@ -210,6 +210,19 @@ fn set_pairs(r: &mut Resource, pairs: &BTreeMap<String, String>, specs: &[FieldS
     Ok(())
 }
 
+/// The annotations `buildMetadata` options add.
+const ORIGIN: &str = "config.kubernetes.io/origin";
+const TRANSFORMATIONS: &str = "alpha.config.kubernetes.io/transformations";
+
+fn set_annotation(obj: &mut Value, key: &str, value: String) {
+    let mut map = serde_json::Map::new();
+    if let Some(Value::Object(m)) = obj.get("metadata").and_then(|m| m.get("annotations")) {
+        map = m.clone();
+    }
+    map.insert(key.to_string(), Value::String(value));
+    super::resource::set_path(obj, &["metadata", "annotations"], Value::Object(map));
+}
+
 /// The label `buildMetadata: [managedByLabel]` adds.
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
@@ -227,11 +240,28 @@ pub fn build_metadata(resmap: &mut ResMap, options: &[String]) -> Result<()> {
                 };
                 labels_or_annotations(resmap, &pairs, std::slice::from_ref(&spec))?;
             }
-            "originAnnotations" | "transformerAnnotations" => {
-                return Err(Error::new(format!(
-                    "buildMetadata option '{opt}' is not supported by gyro yet"
-                ))
-                .at_field("buildMetadata"));
+            "originAnnotations" => {
+                for r in resmap.iter_mut() {
+                    if let Some(origin) = r.origin.as_ref().map(Origin::to_yaml) {
+                        set_annotation(&mut r.obj, ORIGIN, origin);
+                    }
+                }
+            }
+            "transformerAnnotations" => {
+                for r in resmap.iter_mut() {
+                    if r.transformations.is_empty() {
+                        continue;
+                    }
+                    let mut text = String::new();
+                    for t in &r.transformations {
+                        for (i, line) in t.to_yaml().lines().enumerate() {
+                            text.push_str(if i == 0 { "- " } else { "  " });
+                            text.push_str(line);
+                            text.push('\n');
+                        }
+                    }
+                    set_annotation(&mut r.obj, TRANSFORMATIONS, text);
+                }
             }
             other => {
                 return Err(Error::new(format!(

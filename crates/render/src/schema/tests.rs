@@ -11,8 +11,19 @@ fn gvk(api_version: &str, kind: &str) -> Gvk {
 
 #[test]
 fn builtin_data_is_the_version_kustomize_embeds() {
-    let data: Value = serde_json::from_str(BUILTIN_DATA).unwrap();
-    assert_eq!(data["kubernetesVersion"], BUILTIN_KUBERNETES_VERSION);
+    for text in [BUILTIN_DATA, BUILTIN_SCOPES] {
+        let data: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(data["kubernetesVersion"], BUILTIN_KUBERNETES_VERSION);
+    }
+    // The two paths to a scope agree.
+    let s = Schema::builtin();
+    for gvk in [
+        gvk("v1", "Namespace"),
+        gvk("apps/v1", "Deployment"),
+        gvk("x/v1", "Y"),
+    ] {
+        assert_eq!(s.is_cluster_scoped(&gvk), is_cluster_scoped(&gvk));
+    }
 }
 
 #[test]
@@ -90,6 +101,8 @@ fn scopes_follow_kustomizes_tables() {
     assert!(!cluster("resource.k8s.io/v1", "DeviceClass"));
     assert!(!cluster("v1", "Nope"));
     assert!(!cluster("v1", "ClusterRole"));
+    assert!(has_fixed_scope(&gvk("apps/v1", "Deployment")));
+    assert!(!has_fixed_scope(&gvk("apps/v1beta1", "Deployment")));
 }
 
 fn custom_doc() -> Value {

@@ -9,6 +9,7 @@ use std::process::Command;
 use crate::kustomize::resource::{get_path, set_path};
 
 use super::*;
+use crate::schema::Layer;
 
 const DEFAULT_TOOLS: &str = "/root/.cache/gyro/tools/ad22b41b533d0c2a/bin";
 
@@ -1008,4 +1009,72 @@ fn random_pod_specs_merge_like_kustomize() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A base naming `openapi:` sets the schema for the whole build; when a
+/// kind outside kyaml's fixed scope table was loaded before it, kyaml
+/// layers the built-in schema over the document.
+#[test]
+fn openapi_documents_layered_with_the_builtin_schema() {
+    let Some(bin) = kustomize_binary() else {
+        eprintln!("layered openapi: kustomize binary not found (set GYRO_TOOLS_BIN); skipped");
+        return;
+    };
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, image: a}\n      - {name: b, image: b}\n";
+    let foo = "apiVersion: example.com/v1\nkind: Foo\nmetadata:\n  name: f\nspec:\n  items:\n  - {name: a, v: 1}\n  - {name: b, v: 2}\n";
+    let patches = [
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - {name: b, image: b2}\n",
+        "apiVersion: example.com/v1\nkind: Foo\nmetadata:\n  name: f\nspec:\n  items:\n  - {name: b, v: 3}\n",
+    ];
+    let doc = serde_saphyr::from_str::<Value>(FOO_OPENAPI).unwrap();
+    let custom_only = Schema::from_openapi_doc(&doc).unwrap();
+    let layered = Schema::from_layers(&[Layer::Document(&doc), Layer::Builtin]).unwrap();
+    let cases = [
+        ("v1", "ConfigMap", &custom_only),
+        ("example.com/v1", "Bar", &layered),
+    ];
+    for (first_api_version, first_kind, schema) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        std::fs::create_dir(dir.path().join("base")).unwrap();
+        write("base/openapi.yaml", FOO_OPENAPI);
+        write("base/foo.yaml", foo);
+        write(
+            "base/kustomization.yaml",
+            "openapi:\n  path: openapi.yaml\nresources: [foo.yaml]\n",
+        );
+        write("dep.yaml", deployment);
+        write(
+            "first.yaml",
+            &format!(
+                "apiVersion: {first_api_version}\nkind: {first_kind}\nmetadata:\n  name: first\n"
+            ),
+        );
+        write("p0.yaml", patches[0]);
+        write("p1.yaml", patches[1]);
+        write(
+            "kustomization.yaml",
+            "resources: [first.yaml, base, dep.yaml]\npatches:\n- path: p0.yaml\n- path: p1.yaml\n",
+        );
+        let out = Command::new(&bin)
+            .arg("build")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = yaml_docs(&String::from_utf8(out.stdout).unwrap());
+        for (base, patch) in [(deployment, patches[0]), (foo, patches[1])] {
+            let mut got = serde_saphyr::from_str::<Value>(base).unwrap();
+            let patch = serde_saphyr::from_str::<Value>(patch).unwrap();
+            apply(&mut got, &patch, schema).unwrap();
+            assert!(
+                want.contains(&got),
+                "{first_kind} first: {got} not in {want:?}"
+            );
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! another type or needs escapes), literal blocks for multi-line text, and
 //! lines folded after column 80.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -245,6 +246,11 @@ impl Emitter<'_> {
     }
 
     fn string(&mut self, s: &str, ctx: Ctx) {
+        self.scalar_string(&fold_nel(s), ctx);
+    }
+
+    /// A string already as go-yaml v2 reads it back from JSON.
+    fn scalar_string(&mut self, s: &str, ctx: Ctx) {
         let style = if s.contains('\n') {
             Style::Literal
         } else if can_be_plain(s) {
@@ -284,14 +290,15 @@ impl Emitter<'_> {
     fn mapping(&mut self, map: &Map<String, Value>) {
         let saved = self.open_block(false);
         for (key, value) in sorted_entries(map) {
+            let key = key.as_ref();
             self.write_indent();
             let simple = key.len() <= MAX_SIMPLE_KEY_BYTES && !key.chars().any(is_break);
             if simple {
-                self.string(key, Ctx::SIMPLE_KEY);
+                self.scalar_string(key, Ctx::SIMPLE_KEY);
                 self.write_indicator(":", false, false, false);
             } else {
                 self.write_indicator("?", true, false, true);
-                self.string(key, Ctx::VALUE);
+                self.scalar_string(key, Ctx::VALUE);
                 self.write_indent();
                 self.write_indicator(":", true, false, true);
             }
@@ -511,15 +518,78 @@ impl Emitter<'_> {
     }
 }
 
-/// The entries of `map` in go-yaml v2's key order.
-fn sorted_entries(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+/// The entries of `map` in go-yaml v2's key order, keys as v2 reads them
+/// back from JSON.
+fn sorted_entries(map: &Map<String, Value>) -> Vec<(Cow<'_, str>, &Value)> {
+    let mut entries: Vec<(Cow<'_, str>, &Value)> =
+        map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), v)).collect();
+    if entries.iter().any(|(k, _)| k.contains('\u{85}')) {
+        // Folding can make two keys one; the later one in JSON order wins.
+        let mut folded: Vec<(Cow<'_, str>, &Value)> = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let k = fold_nel(&k).into_owned();
+            folded.retain(|(seen, _)| seen.as_ref() != k);
+            folded.push((Cow::Owned(k), v));
+        }
+        entries = folded;
+    }
     // Keys arrive in byte order, which already agrees with go-yaml's order
     // for the common case of keys made of letters alone.
-    if !entries.iter().all(|(k, _)| k.bytes().all(|b| b.is_ascii_alphabetic())) {
-        merge_sort(&mut entries, &|a: &(&String, &Value), b: &(&String, &Value)| key_less(a.0, b.0));
+    if entries.iter().all(|(k, _)| k.bytes().all(|b| b.is_ascii_alphabetic())) {
+        return entries;
     }
-    entries
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    merge_sort(&mut order, &|&a: &usize, &b: &usize| key_less(&entries[a].0, &entries[b].0));
+    let mut slots: Vec<Option<(Cow<'_, str>, &Value)>> = entries.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// What a string becomes when go-yaml v2 reads it from JSON: Go's encoder
+/// leaves U+0085 (NEL) raw, and inside a double-quoted scalar v2 takes it
+/// for a line break and folds it, with the spaces around it, into a space
+/// (or, for a run of them, into one line feed fewer than their number).
+fn fold_nel(s: &str) -> Cow<'_, str> {
+    const NEL: char = '\u{85}';
+    if !s.contains(NEL) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    let mut pending_spaces = 0;
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => pending_spaces += 1,
+            NEL => {
+                pending_spaces = 0;
+                let mut breaks = 0;
+                while let Some(&next) = chars.peek() {
+                    match next {
+                        ' ' => {}
+                        NEL => breaks += 1,
+                        _ => break,
+                    }
+                    chars.next();
+                }
+                if breaks == 0 {
+                    out.push(' ');
+                }
+                for _ in 0..breaks {
+                    out.push('\n');
+                }
+            }
+            c => {
+                for _ in 0..pending_spaces {
+                    out.push(' ');
+                }
+                pending_spaces = 0;
+                out.push(c);
+            }
+        }
+    }
+    for _ in 0..pending_spaces {
+        out.push(' ');
+    }
+    Cow::Owned(out)
 }
 
 /// A merge sort that tolerates an inconsistent order (the standard sorts
@@ -648,6 +718,15 @@ mod tests {
         let mut keys = vec!["a9", "a10", "A", "_", "-", "b", "a", "a01", "a1", "Z", "z1"];
         merge_sort(&mut keys, &|a: &&str, b: &&str| key_less(a, b));
         assert_eq!(keys, ["-", "_", "A", "Z", "a", "a1", "a01", "a9", "a10", "b", "z1"]);
+    }
+
+    #[test]
+    fn nel_folding() {
+        assert_eq!(fold_nel("a\u{85}b"), "a b");
+        assert_eq!(fold_nel("a \u{85} b"), "a b");
+        assert_eq!(fold_nel("a\u{85}\u{85}\u{85}b"), "a\n\nb");
+        assert_eq!(fold_nel("a\u{85}"), "a ");
+        assert_eq!(fold_nel("a  "), "a  ");
     }
 
     #[test]

@@ -205,35 +205,47 @@ pub(super) fn write_number(out: &mut String, n: &Number) {
 }
 
 fn write_float(out: &mut String, f: f64) {
-    use std::fmt::Write;
-    // JSON prints integral values below 1e21 as plain digits, which the
-    // YAML reader then takes as an integer when one fits in 64 bits.
-    if f.fract() == 0.0 && f.abs() < 1e21 {
-        const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-        if (-TWO_63..TWO_63).contains(&f) {
-            let _ = write!(out, "{}", f as i64);
-            return;
+    // JSON prints integral values below 1e21 as their shortest digits padded
+    // with zeros, which the YAML reader then takes as an integer when that
+    // text fits in 64 bits.
+    if f.fract() == 0.0 && f.abs() < 1e21 && f != 0.0 {
+        let (digits, exp) = shortest_digits(f.abs());
+        let mut text = String::with_capacity(24);
+        if f < 0.0 {
+            text.push('-');
         }
-        if (0.0..2.0 * TWO_63).contains(&f) {
-            let _ = write!(out, "{}", f as u64);
+        text.push_str(&digits);
+        let width = usize::try_from(exp + 1).unwrap_or(0);
+        for _ in digits.len()..width {
+            text.push('0');
+        }
+        if text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok() {
+            out.push_str(&text);
             return;
         }
     }
     write_go_g(out, f);
 }
 
+/// The shortest round-trip decimal digits of a positive finite `f` and the
+/// exponent of the first one (`1234.5` gives `("12345", 3)`).
+fn shortest_digits(f: f64) -> (String, i32) {
+    // Rust's `{:e}` gives the same shortest round-trip digits Go uses.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (digits, exp.parse().unwrap_or(0))
+}
+
 /// `strconv.FormatFloat(f, 'g', -1, 64)` for a finite `f`.
 fn write_go_g(out: &mut String, f: f64) {
     use std::fmt::Write;
     if f == 0.0 {
-        out.push_str(if f.is_sign_negative() { "-0" } else { "0" });
+        // JSON writes `-0`, which reads back as the integer 0.
+        out.push('0');
         return;
     }
-    // Rust's `{:e}` gives the same shortest round-trip digits Go uses.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (digits, exp) = shortest_digits(f.abs());
     if f < 0.0 {
         out.push('-');
     }
@@ -312,6 +324,8 @@ mod tests {
         assert_eq!(num(0.00001), "1e-05");
         assert_eq!(num(1e20), "1e+20");
         assert_eq!(num(1e19), "10000000000000000000");
+        assert_eq!(num(9_223_372_036_854_775_808.0), "9223372036854776000");
+        assert_eq!(num(-9_223_372_036_854_775_808.0), "-9.223372036854776e+18");
         assert_eq!(num(-1e19), "-1e+19");
         assert_eq!(num(1.0), "1");
         assert_eq!(num(-0.0), "0");

@@ -125,6 +125,13 @@ fn first_document(
     file: &str,
     booleans: Booleans,
 ) -> Result<Option<Value>> {
+    if let Some((line, column)) = forbidden_character(text) {
+        return Err(Error::new(format!(
+            "line {}, column {column}: control characters are not allowed",
+            line_base + line
+        ))
+        .in_file(file));
+    }
     let mut parser = Parser::new_from_str_with_options(text, parser_options());
     let mut builder = Builder {
         source: text,
@@ -157,12 +164,109 @@ fn first_document(
             }
         };
         match event {
+            Event::DocumentStart(_, Some(v)) if (v.major, v.minor) != (1, 1) => {
+                return Err(builder.error_at(span, "found incompatible YAML document"));
+            }
             Event::StreamStart | Event::DocumentStart(..) => {}
             Event::DocumentEnd | Event::StreamEnd => break,
             event => builder.event(event, span)?,
         }
     }
     Ok(builder.root.flatten())
+}
+
+/// Whether go-yaml's emitter keeps a folded scalar in block style: no
+/// trailing space, no space before a line break, only printable text.
+fn folded_survives(text: &str) -> bool {
+    if text.is_empty() || text.ends_with(' ') {
+        return false;
+    }
+    let mut previous_space = false;
+    for c in text.chars() {
+        let is_break = super::emit::is_break(c);
+        if (is_break && previous_space) || (c != '\t' && !super::emit::is_printable(c)) {
+            return false;
+        }
+        previous_space = c == ' ';
+    }
+    true
+}
+
+/// The text of a folded scalar after go-yaml v3 writes it as a folded block
+/// (without wrapping) and reads it back. Its writer doubles a line break
+/// after a line unless the text's first line is blank, and adds one before
+/// a more-indented line, so the text can change.
+fn refold(value: &str) -> Option<String> {
+    use super::emit::is_break;
+    let mut doc = String::with_capacity(value.len() * 2 + 8);
+    doc.push_str("k: >");
+    if value.starts_with(' ') || value.starts_with(is_break) {
+        doc.push('2');
+    }
+    let mut tail = value.chars().rev();
+    match (tail.next(), tail.next()) {
+        (Some(last), _) if !is_break(last) => doc.push('-'),
+        (Some(_), None) => doc.push('+'),
+        (Some(_), Some(before)) if is_break(before) => doc.push('+'),
+        _ => {}
+    }
+    doc.push('\n');
+    let starts_blank = value
+        .chars()
+        .find(|&c| !is_break(c))
+        .is_none_or(|c| matches!(c, ' ' | '\t' | '\0'));
+    let (mut breaks, mut leading_spaces) = (true, true);
+    for c in value.chars() {
+        if is_break(c) {
+            if !breaks && !leading_spaces && c == '\n' && !starts_blank {
+                doc.push('\n');
+            }
+            doc.push(c);
+            breaks = true;
+        } else {
+            if breaks {
+                doc.push_str("  ");
+                leading_spaces = matches!(c, ' ' | '\t');
+            }
+            doc.push(c);
+            breaks = false;
+        }
+    }
+    let mut parser = Parser::new_from_str_with_options(&doc, parser_options());
+    while let Some(Ok((event, _))) = parser.next_event() {
+        if let Event::Scalar(text, ScalarStyle::Folded, ..) = event {
+            return Some(text.into_owned());
+        }
+    }
+    None
+}
+
+/// The line and column (1-based) of the first character go-yaml's reader
+/// refuses: C0 and C1 controls other than tab, line feed, carriage return
+/// and NEL, DEL, and the non-characters U+FFFE and U+FFFF.
+fn forbidden_character(text: &str) -> Option<(usize, usize)> {
+    let first = text
+        .bytes()
+        .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b >= 0x7F)?;
+    let at = text[first..]
+        .char_indices()
+        .find(|&(_, c)| !reader_allows(c))
+        .map(|(i, _)| first + i)?;
+    let before = &text[..at];
+    let line = count_lines(before) + 1;
+    let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+    Some((line, before[line_start..].chars().count() + 1))
+}
+
+fn reader_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7E}' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Whether a decoded string holds a character that Go's JSON encoder
+/// leaves raw but go-yaml's reader refuses, so kustomize fails to print it.
+fn unprintable_in_json(s: &str) -> bool {
+    s.bytes().any(|b| b == 0x7F || b == 0xC2 || b == 0xEF)
+        && s.chars().any(|c| c >= '\u{7F}' && !reader_allows(c))
 }
 
 /// `text` with each `\'` of the double-quoted scalar starting at byte `at`
@@ -258,6 +362,9 @@ struct MapFrame {
     anchor: Option<Pending>,
     key: Key,
     merges: Option<Vec<Source>>,
+    /// Whether a key spelled `<<` was seen: kyaml removes the first such
+    /// key of every mapping, merge key or not.
+    seen_merge_text: bool,
 }
 
 enum Frame {
@@ -437,12 +544,22 @@ impl<'a> Builder<'a> {
         } else {
             text
         };
+        // kyaml prints a folded scalar again as folded, which go-yaml does
+        // not always read back as the same text.
+        let text = if style == ScalarStyle::Folded && self.flow_depth == 0 && folded_survives(&text) {
+            refold(&text).map_or(text, Cow::Owned)
+        } else {
+            text
+        };
         if style == ScalarStyle::DoubleQuoted
             && let (Some(from), Some(to)) = (span.start.byte_offset(), span.end.byte_offset())
             && let Some(raw) = self.source.get(from..to)
             && raw.contains('\\')
         {
             check_escapes(raw).map_err(|m| self.error_at(span, m))?;
+            if unprintable_in_json(&text) {
+                return Err(self.error_at(span, "control characters are not allowed"));
+            }
         }
         let meaning = match tag {
             None => self.untagged(&text, style),
@@ -477,9 +594,14 @@ impl<'a> Builder<'a> {
         Ok(match tag {
             "!!str" => Meaning::Str,
             "!!merge" => Meaning::Merge,
-            "!!binary" => Meaning::Binary(decode_base64(text).ok_or_else(|| {
-                "!!binary value contains invalid base64 data".to_string()
-            })?),
+            "!!binary" => {
+                let decoded = decode_base64(text)
+                    .ok_or_else(|| "!!binary value contains invalid base64 data".to_string())?;
+                if unprintable_in_json(&decoded) {
+                    return Err("control characters are not allowed".into());
+                }
+                Meaning::Binary(decoded)
+            }
             "!!null" | "!!bool" | "!!int" | "!!float" | "!!timestamp" => {
                 let resolved = resolve::resolve(text, self.booleans, tag == "!!timestamp");
                 match resolved {
@@ -525,6 +647,7 @@ impl<'a> Builder<'a> {
                 anchor,
                 key: Key::Expect,
                 merges: None,
+                seen_merge_text: false,
             }),
             _ => Frame::Seq {
                 items: Vec::new(),
@@ -656,7 +779,11 @@ impl<'a> Builder<'a> {
             Root,
             Item,
             MergeSource,
-            Key { top: bool, merged: bool },
+            Key {
+                top: bool,
+                merged: bool,
+                first_merge_text: bool,
+            },
             Value(String),
             Drop,
             Merge,
@@ -669,6 +796,7 @@ impl<'a> Builder<'a> {
                 Key::Expect => Slot::Key {
                     top: m.top,
                     merged: m.merges.is_some(),
+                    first_merge_text: !m.seen_merge_text,
                 },
                 Key::Ready(k) => Slot::Value(k),
                 Key::Drop => Slot::Drop,
@@ -699,10 +827,23 @@ impl<'a> Builder<'a> {
                     sources.push(Source::Inline(map));
                 }
             }
-            Slot::Key { top, merged } => {
-                let key = map_key(node, top, merged).map_err(|m| self.error_at(span, m))?;
+            Slot::Key {
+                top,
+                merged,
+                first_merge_text,
+            } => {
+                let merge_text = matches!(&node, Node::Scalar(t, _) if t == "<<");
+                let key = if merge_text && first_merge_text {
+                    match node {
+                        Node::Scalar(_, Meaning::Merge) => Key::Merge,
+                        _ => Key::Drop,
+                    }
+                } else {
+                    map_key(node, top, merged).map_err(|m| self.error_at(span, m))?
+                };
                 let mut duplicate = None;
                 if let Some(Frame::Map(m)) = self.stack.last_mut() {
+                    m.seen_merge_text |= merge_text;
                     match key {
                         Key::Ready(k) if m.map.contains_key(&k) => duplicate = Some(k),
                         key => m.key = key,
