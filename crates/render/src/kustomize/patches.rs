@@ -29,7 +29,7 @@ pub fn apply(resmap: &mut ResMap, p: &Patch, text: &str, file: &str, schema: &Sc
                 r.store_previous_id();
                 apply_json6902(r, &ops)?;
             }
-            Ok(())
+            check_unique_ids(resmap)
         }
         Parsed::Strategic(patches) => match &p.target {
             Some(target) => {
@@ -83,7 +83,7 @@ pub fn json6902_legacy(resmap: &mut ResMap, p: &Patch, text: &str, file: &str) -
     for i in selector::select(resmap, target)? {
         apply_json6902(&mut resmap.resources[i], &ops)?;
     }
-    Ok(())
+    check_unique_ids(resmap)
 }
 
 enum Parsed {
@@ -191,16 +191,7 @@ fn apply_smp_to(
         }
     }
     if options.allow_name_change || options.allow_kind_change {
-        let mut seen = std::collections::HashSet::new();
-        for r in resmap.iter() {
-            let id = r.cur_id();
-            let key = (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string());
-            if !seen.insert(key) {
-                return Err(Error::new(format!(
-                    "the patch renames an object to an id that is already taken: {id}"
-                )));
-            }
-        }
+        check_unique_ids(resmap)?;
     }
     if !deleted.is_empty() {
         let mut i = 0;
@@ -209,6 +200,21 @@ fn apply_smp_to(
             i += 1;
             keep
         });
+    }
+    Ok(())
+}
+
+/// Fails when a patch has renamed an object onto another one's id.
+fn check_unique_ids(resmap: &ResMap) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for r in resmap.iter() {
+        let id = r.cur_id();
+        let key = (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string());
+        if !seen.insert(key) {
+            return Err(Error::new(format!(
+                "the patch renames an object to an id that is already taken: {id}"
+            )));
+        }
     }
     Ok(())
 }

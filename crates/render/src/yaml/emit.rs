@@ -217,7 +217,13 @@ impl Emitter<'_> {
         self.indention = true;
     }
 
-    fn write_indicator(&mut self, indicator: &str, need_space: bool, is_space: bool, is_indention: bool) {
+    fn write_indicator(
+        &mut self,
+        indicator: &str,
+        need_space: bool,
+        is_space: bool,
+        is_indention: bool,
+    ) {
         if need_space && !self.whitespace {
             self.put(' ');
         }
@@ -381,7 +387,12 @@ impl Emitter<'_> {
             let next = chars.peek().map(|&(_, n)| n);
             if c == ' ' {
                 let inner = i > 0 && next.is_some();
-                if breaks_allowed && !spaces && self.column > BEST_WIDTH && inner && next != Some(' ') {
+                if breaks_allowed
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && inner
+                    && next != Some(' ')
+                {
                     self.write_indent();
                 } else {
                     self.put(c);
@@ -521,8 +532,10 @@ impl Emitter<'_> {
 /// The entries of `map` in go-yaml v2's key order, keys as v2 reads them
 /// back from JSON.
 fn sorted_entries(map: &Map<String, Value>) -> Vec<(Cow<'_, str>, &Value)> {
-    let mut entries: Vec<(Cow<'_, str>, &Value)> =
-        map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), v)).collect();
+    let mut entries: Vec<(Cow<'_, str>, &Value)> = map
+        .iter()
+        .map(|(k, v)| (Cow::Borrowed(k.as_str()), v))
+        .collect();
     if entries.iter().any(|(k, _)| k.contains('\u{85}')) {
         // Folding can make two keys one; the later one in JSON order wins.
         let mut folded: Vec<(Cow<'_, str>, &Value)> = Vec::with_capacity(entries.len());
@@ -535,11 +548,16 @@ fn sorted_entries(map: &Map<String, Value>) -> Vec<(Cow<'_, str>, &Value)> {
     }
     // Keys arrive in byte order, which already agrees with go-yaml's order
     // for the common case of keys made of letters alone.
-    if entries.iter().all(|(k, _)| k.bytes().all(|b| b.is_ascii_alphabetic())) {
+    if entries
+        .iter()
+        .all(|(k, _)| k.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
         return entries;
     }
     let mut order: Vec<usize> = (0..entries.len()).collect();
-    merge_sort(&mut order, &|&a: &usize, &b: &usize| key_less(&entries[a].0, &entries[b].0));
+    merge_sort(&mut order, &|&a: &usize, &b: &usize| {
+        key_less(&entries[a].0, &entries[b].0)
+    });
     let mut slots: Vec<Option<(Cow<'_, str>, &Value)>> = entries.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
@@ -691,7 +709,9 @@ fn less_by<C: Copy + Into<u32> + PartialEq>(a: &[C], b: &[C]) -> bool {
         let run = |s: &[C], n: &mut i64| {
             let mut k = i;
             while k < s.len() && is_digit(s[k].into()) {
-                *n = n.wrapping_mul(10).wrapping_add(i64::from(s[k].into()) - i64::from(zero));
+                *n = n
+                    .wrapping_mul(10)
+                    .wrapping_add(i64::from(s[k].into()) - i64::from(zero));
                 k += 1;
             }
             k
@@ -717,7 +737,10 @@ mod tests {
     fn key_order() {
         let mut keys = vec!["a9", "a10", "A", "_", "-", "b", "a", "a01", "a1", "Z", "z1"];
         merge_sort(&mut keys, &|a: &&str, b: &&str| key_less(a, b));
-        assert_eq!(keys, ["-", "_", "A", "Z", "a", "a1", "a01", "a9", "a10", "b", "z1"]);
+        assert_eq!(
+            keys,
+            ["-", "_", "A", "Z", "a", "a1", "a01", "a9", "a10", "b", "z1"]
+        );
     }
 
     #[test]

@@ -302,8 +302,14 @@ mod tests {
         assert_eq!(parse_go_int("0x"), None);
         assert_eq!(parse_go_int("0"), Some(GoInt::Signed(0)));
         assert_eq!(parse_go_int("+12"), Some(GoInt::Signed(12)));
-        assert_eq!(parse_go_int("-9223372036854775808"), Some(GoInt::Signed(i64::MIN)));
-        assert_eq!(parse_go_int("18446744073709551615"), Some(GoInt::Unsigned(u64::MAX)));
+        assert_eq!(
+            parse_go_int("-9223372036854775808"),
+            Some(GoInt::Signed(i64::MIN))
+        );
+        assert_eq!(
+            parse_go_int("18446744073709551615"),
+            Some(GoInt::Unsigned(u64::MAX))
+        );
         assert_eq!(parse_go_int("18446744073709551616"), None);
         assert_eq!(parse_go_int("-9223372036854775809"), None);
     }

@@ -512,13 +512,24 @@ impl<'a> Builder<'a> {
     }
 
     fn expects_key(&self) -> bool {
-        matches!(self.stack.last(), Some(Frame::Map(MapFrame { key: Key::Expect, .. })))
+        matches!(
+            self.stack.last(),
+            Some(Frame::Map(MapFrame {
+                key: Key::Expect,
+                ..
+            }))
+        )
     }
 
     fn expects_merge_source(&self) -> bool {
         matches!(
             self.stack.last(),
-            Some(Frame::Map(MapFrame { key: Key::Merge, .. }) | Frame::MergeList { .. })
+            Some(
+                Frame::Map(MapFrame {
+                    key: Key::Merge,
+                    ..
+                }) | Frame::MergeList { .. }
+            )
         )
     }
 
@@ -536,17 +547,23 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         if self.expects_merge_source() {
-            return Err(self.error_at(span, "map merge requires map or sequence of maps as the value"));
+            return Err(self.error_at(
+                span,
+                "map merge requires map or sequence of maps as the value",
+            ));
         }
         // The parser spells an empty node `~`; only its empty span tells.
-        let text = if style == ScalarStyle::Plain && text == "~" && span.start.index() == span.end.index() {
-            Cow::Borrowed("")
-        } else {
-            text
-        };
+        let text =
+            if style == ScalarStyle::Plain && text == "~" && span.start.index() == span.end.index()
+            {
+                Cow::Borrowed("")
+            } else {
+                text
+            };
         // kyaml prints a folded scalar again as folded, which go-yaml does
         // not always read back as the same text.
-        let text = if style == ScalarStyle::Folded && self.flow_depth == 0 && folded_survives(&text) {
+        let text = if style == ScalarStyle::Folded && self.flow_depth == 0 && folded_survives(&text)
+        {
             refold(&text).map_or(text, Cow::Owned)
         } else {
             text
@@ -563,7 +580,9 @@ impl<'a> Builder<'a> {
         }
         let meaning = match tag {
             None => self.untagged(&text, style),
-            Some(tag) => self.tagged(&text, &tag).map_err(|m| self.error_at(span, m))?,
+            Some(tag) => self
+                .tagged(&text, &tag)
+                .map_err(|m| self.error_at(span, m))?,
         };
         self.deliver(Node::Scalar(text, meaning), span)
     }
@@ -630,12 +649,16 @@ impl<'a> Builder<'a> {
         if self.stack.len() >= MAX_NESTING {
             return Err(self.error_at(span, "nesting too deep"));
         }
-        let anchor = index.filter(|_| anchor != 0).map(|start| Pending { id: anchor, start });
+        let anchor = index
+            .filter(|_| anchor != 0)
+            .map(|start| Pending { id: anchor, start });
         let frame = match self.stack.last() {
             Some(Frame::MergeList { .. }) if !mapping => {
                 return Err(self.error_at(span, "invalid map merge: received a nested sequence"));
             }
-            Some(Frame::Map(MapFrame { key: Key::Merge, .. })) if !mapping => Frame::MergeList {
+            Some(Frame::Map(MapFrame {
+                key: Key::Merge, ..
+            })) if !mapping => Frame::MergeList {
                 sources: Vec::new(),
                 flow,
                 anchor,
@@ -728,7 +751,10 @@ impl<'a> Builder<'a> {
             return self.replay(id, span);
         }
         if !mapping {
-            return Err(self.error_at(span, "invalid map merge: received alias for a non-map value"));
+            return Err(self.error_at(
+                span,
+                "invalid map merge: received alias for a non-map value",
+            ));
         }
         match self.stack.last_mut() {
             Some(Frame::Map(m)) => {
@@ -951,7 +977,8 @@ pub(super) fn plain_allowed(s: &str, flow: bool) -> bool {
     }
     // Numbers, booleans and nulls: nothing the emitter would quote.
     if s != "-"
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'_'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'_'))
     {
         return true;
     }
@@ -979,7 +1006,10 @@ pub(super) fn plain_allowed(s: &str, flow: bool) -> bool {
         if (flow && flow_indicator) || (!flow && block_indicator) {
             return false;
         }
-        if c == '\t' || c == ' ' && (i == 0 || i + 1 == chars.len()) || !super::emit::is_printable(c) {
+        if c == '\t'
+            || c == ' ' && (i == 0 || i + 1 == chars.len())
+            || !super::emit::is_printable(c)
+        {
             return false;
         }
         if super::emit::is_break(c) {

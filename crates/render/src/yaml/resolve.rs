@@ -174,7 +174,10 @@ mod tests {
         assert_eq!(v3("<<"), Resolved::Str);
         assert_eq!(v3("-"), Resolved::Str);
         assert!(matches!(v3("2001-12-14"), Resolved::Timestamp(_)));
-        assert!(matches!(resolve("2001-12-14", Booleans::Yaml12, false), Resolved::Str));
+        assert!(matches!(
+            resolve("2001-12-14", Booleans::Yaml12, false),
+            Resolved::Str
+        ));
     }
 
     #[test]

@@ -35,9 +35,14 @@ pub(super) fn parse(s: &str) -> Option<Timestamp> {
     if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return None;
     }
-    [Layout::Upper, Layout::Lower, Layout::Space, Layout::DateOnly]
-        .into_iter()
-        .find_map(|layout| parse_layout(b, layout))
+    [
+        Layout::Upper,
+        Layout::Lower,
+        Layout::Space,
+        Layout::DateOnly,
+    ]
+    .into_iter()
+    .find_map(|layout| parse_layout(b, layout))
 }
 
 /// Go's `getnum(s, false)`: one or two digits.
@@ -59,7 +64,9 @@ fn literal(s: &mut &[u8], c: u8) -> Option<()> {
 }
 
 fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
-    let year = b[..4].iter().fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'));
+    let year = b[..4]
+        .iter()
+        .fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'));
     let mut s = &b[5..];
     let month = num2(&mut s).filter(|m| (1..=12).contains(m))?;
     literal(&mut s, b'-')?;
@@ -100,7 +107,11 @@ fn parse_layout(b: &[u8], layout: Layout) -> Option<Timestamp> {
                 // Digits past the ninth are read but ignored.
                 let mut nanos = 0u32;
                 for i in 0..9 {
-                    let d = if i < digits { u32::from(s[1 + i] - b'0') } else { 0 };
+                    let d = if i < digits {
+                        u32::from(s[1 + i] - b'0')
+                    } else {
+                        0
+                    };
                     nanos = nanos * 10 + d;
                 }
                 t.nanos = nanos;
@@ -192,19 +203,34 @@ mod tests {
     fn layouts() {
         assert_eq!(rfc("2001-12-14").as_deref(), Some("2001-12-14T00:00:00Z"));
         assert_eq!(rfc("2001-1-4").as_deref(), Some("2001-01-04T00:00:00Z"));
-        assert_eq!(rfc("2001-12-14 21:59:43.10").as_deref(), Some("2001-12-14T21:59:43.1Z"));
-        assert_eq!(rfc("2001-12-14  1:5:3").as_deref(), Some("2001-12-14T01:05:03Z"));
+        assert_eq!(
+            rfc("2001-12-14 21:59:43.10").as_deref(),
+            Some("2001-12-14T21:59:43.1Z")
+        );
+        assert_eq!(
+            rfc("2001-12-14  1:5:3").as_deref(),
+            Some("2001-12-14T01:05:03Z")
+        );
         assert_eq!(
             rfc("2001-12-14t21:59:43.10-05:00").as_deref(),
             Some("2001-12-14T21:59:43.1-05:00")
         );
-        assert_eq!(rfc("2001-12-14T21:59:43,5+00:00").as_deref(), Some("2001-12-14T21:59:43.5Z"));
-        assert_eq!(rfc("2001-12-14T21:59:43.1234567891Z").as_deref(), Some("2001-12-14T21:59:43.123456789Z"));
+        assert_eq!(
+            rfc("2001-12-14T21:59:43,5+00:00").as_deref(),
+            Some("2001-12-14T21:59:43.5Z")
+        );
+        assert_eq!(
+            rfc("2001-12-14T21:59:43.1234567891Z").as_deref(),
+            Some("2001-12-14T21:59:43.123456789Z")
+        );
         assert_eq!(rfc("2001-02-29"), None);
         assert_eq!(rfc("2000-02-29").as_deref(), Some("2000-02-29T00:00:00Z"));
         assert_eq!(rfc("2001-12-14 21:59:43Z"), None);
         assert_eq!(rfc("2001-12-14T24:00:00Z"), None);
         assert_eq!(rfc("2001-123-1"), None);
-        assert_eq!(rfc("2001-12-14T21:59:43+05:60").as_deref(), Some("2001-12-14T21:59:43+06:00"));
+        assert_eq!(
+            rfc("2001-12-14T21:59:43+05:60").as_deref(),
+            Some("2001-12-14T21:59:43+06:00")
+        );
     }
 }
