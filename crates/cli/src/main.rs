@@ -6,6 +6,7 @@
 
 mod check;
 mod kubeconfig;
+mod render;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,9 @@ enum Command {
     /// Check that gyro can reach the cluster: API version, Ready nodes and
     /// the permissions gyro's controller needs.
     Check,
+    /// Render a directory or kustomization (optionally as an Argo CD
+    /// Application's source) and print the objects as a YAML stream.
+    Render(render::RenderArgs),
 }
 
 #[tokio::main]
@@ -43,6 +47,7 @@ async fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Check => check::run(&cli.kube).await,
+        Command::Render(args) => crate::render::run(&args),
     };
     match result {
         Ok(code) => code,

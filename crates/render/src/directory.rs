@@ -26,16 +26,8 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 
 use crate::fs::Fs;
-// TEMPORARY: stands in for `crate::yaml::parse_documents` until it lands.
-use self::shim::parse_documents;
-mod shim {
-    use crate::{Error, Result, Value};
-    pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>> {
-        serde_saphyr::from_multiple::<Value>(text)
-            .map_err(|e| Error::new(e.to_string()).in_file(file))
-    }
-}
 use crate::source::nullable;
+use crate::yaml::parse_documents;
 use crate::{Error, Result, Value};
 
 /// `spec.source.directory` of an Argo CD Application.

@@ -25,7 +25,10 @@ const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
 /// What a target hands to the target that includes it.
 struct Accumulated {
     resmap: ResMap,
-    config: TransformerConfig,
+    /// The transformer configuration when `configurations` or `crds`
+    /// extended the built-in one (kept as `None` otherwise: the built-in
+    /// table is large, and most builds never change it).
+    config: Option<TransformerConfig>,
     vars: Vec<Var>,
 }
 
@@ -33,16 +36,22 @@ impl Accumulated {
     fn new() -> Accumulated {
         Accumulated {
             resmap: ResMap::new(),
-            config: TransformerConfig::builtin().clone(),
+            config: None,
             vars: Vec::new(),
         }
+    }
+
+    fn config(&self) -> &TransformerConfig {
+        self.config.as_ref().unwrap_or_else(|| TransformerConfig::builtin())
     }
 
     /// Takes in what a sub-target accumulated (kustomize's
     /// MergeAccumulator): its resources, its transformer config and vars.
     fn absorb(&mut self, other: Accumulated) -> Result<()> {
         self.resmap.append_all(other.resmap)?;
-        self.config = self.config.merged(&other.config)?;
+        if let Some(theirs) = &other.config {
+            self.config = Some(self.config().merged(theirs)?);
+        }
         merge_vars(&mut self.vars, other.vars)
     }
 }
@@ -214,6 +223,10 @@ impl<'a> Builder<'a> {
             config,
             vars,
         } = acc;
+        let config: std::borrow::Cow<'_, TransformerConfig> = match config {
+            Some(c) => std::borrow::Cow::Owned(c),
+            None => std::borrow::Cow::Borrowed(TransformerConfig::builtin()),
+        };
 
         add_hashes(&mut resmap)?;
         nameref::fix(&mut resmap, &config)?;
@@ -296,6 +309,7 @@ impl<'a> Builder<'a> {
 
     fn accumulate_target_inner(&mut self, t: &Loaded, acc: &mut Accumulated) -> Result<()> {
         let k = &t.kust;
+        refuse_unsupported(t)?;
         for entry in &k.resources {
             self.accumulate_resource(t, entry, acc)?;
         }
@@ -303,13 +317,13 @@ impl<'a> Builder<'a> {
             let file = self.file_in(t, path, "configurations")?;
             let text = self.fs.read_to_string(&file)?;
             let doc = yaml::parse_value(&text, &file)?;
-            acc.config = acc.config.merged_with(&doc).map_err(|e| e.in_file(file))?;
+            acc.config = Some(acc.config().merged_with(&doc).map_err(|e| e.in_file(file))?);
         }
         for path in &k.crds {
             let file = self.file_in(t, path, "crds")?;
             let text = self.fs.read_to_string(&file)?;
             let docs = yaml::parse_documents(&text, &file)?;
-            acc.config = acc.config.merged_with_crds(&docs).map_err(|e| e.in_file(file))?;
+            acc.config = Some(acc.config().merged_with_crds(&docs).map_err(|e| e.in_file(file))?);
         }
         self.run_generators(t, acc)?;
         for entry in &k.components {
@@ -419,8 +433,8 @@ impl<'a> Builder<'a> {
     fn run_transformers(&self, t: &Loaded, acc: &mut Accumulated) -> Result<()> {
         let k = &t.kust;
         let in_file = |e: Error| e.in_file(t.file.clone());
+        let config = acc.config.as_ref().unwrap_or_else(|| TransformerConfig::builtin());
         let resmap = &mut acc.resmap;
-        let config = &acc.config;
         let schema = self.schema();
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
             let field = format!("patchesStrategicMerge[{i}]");
@@ -642,4 +656,24 @@ fn relative(from: &str, path: &str) -> String {
     let mut parts: Vec<&str> = vec![".."; from.len() - common];
     parts.extend(&to[common..]);
     parts.join("/")
+}
+
+/// Fields gyro does not render (yet), refused by name rather than ignored
+/// so a build never silently differs from `kustomize build`.
+fn refuse_unsupported(t: &Loaded) -> Result<()> {
+    let k = &t.kust;
+    let refuse = |field: &str, why: &str| {
+        Err(Error::new(format!("'{field}' is not supported: {why}"))
+            .in_file(t.file.clone())
+            .at_field(field.to_string()))
+    };
+    if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() || k.helm_globals.is_some() {
+        return refuse("helmCharts", "render the chart as a Helm source instead (Helm support is a separate renderer)");
+    }
+    for (field, list) in [("generators", &k.generators), ("transformers", &k.transformers), ("validators", &k.validators)] {
+        if !list.is_empty() {
+            return refuse(field, "kustomize plugins (exec, KRM functions and built-in plugin configs) are not run by gyro");
+        }
+    }
+    Ok(())
 }

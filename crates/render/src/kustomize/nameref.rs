@@ -12,7 +12,7 @@
 //! referrer (so an overlay's reference goes to its own copy of a base
 //! object), and fails if that still leaves objects with different names.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use super::builtins::TransformerConfig;
@@ -24,6 +24,17 @@ use crate::{Error, Result, Value};
 pub fn fix(resmap: &mut ResMap, config: &TransformerConfig) -> Result<()> {
     let rules = Rule::all(config);
     let targets: Vec<Target> = resmap.iter().map(Target::new).collect();
+    // A reference can only mean an object that once had the name it uses,
+    // so candidates are looked up by previous name (in build order).
+    let mut by_prev_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, t) in targets.iter().enumerate() {
+        for p in &t.prev {
+            let list = by_prev_name.entry(p.name.as_str()).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
     for (index, target) in targets.iter().enumerate() {
         // kustomize picks the fields to visit by the referrer's original
         // kind, so a kind changed by a patch keeps its old references.
@@ -36,21 +47,18 @@ pub fn fix(resmap: &mut ResMap, config: &TransformerConfig) -> Result<()> {
         }
         let resource = &mut resmap.resources[index];
         let referrer = Referrer::new(resource, target)?;
-        let subset: Vec<&Target> = targets
-            .iter()
-            .filter(|t| referrer.may_refer_to(t))
-            .collect();
         for rule in applicable {
             let mut fixer = Fixer {
                 rule,
                 referrer: &referrer,
-                subset: &subset,
+                targets: &targets,
+                by_prev_name: &by_prev_name,
             };
             let mut trail = String::new();
             fixer
                 .walk(&mut resource.obj, &rule.path, &mut trail)
                 .map_err(|e| {
-                    e.for_object(referrer.describe.clone())
+                    e.for_object(resource.describe())
                         .in_file(resource.file.clone())
                 })?;
         }
@@ -146,10 +154,6 @@ impl Target {
         }
     }
 
-    fn has_prev_name(&self, name: &str) -> bool {
-        self.prev.iter().any(|p| p.name == name)
-    }
-
     fn had_kind(&self, selector: &Gvk) -> bool {
         self.prev.iter().any(|p| selector.selects(&p.gvk))
     }
@@ -185,12 +189,10 @@ struct Referrer {
     role_ref: Option<Gvk>,
     prefixes: Vec<String>,
     suffixes: Vec<String>,
-    describe: String,
 }
 
 impl Referrer {
     fn new(r: &Resource, t: &Target) -> Result<Referrer> {
-        let describe = r.describe();
         let mut subject_namespaces = HashSet::new();
         if t.kind == "RoleBinding"
             && let Some(Value::Array(subjects)) = get_path(&r.obj, &["subjects"])
@@ -205,7 +207,7 @@ impl Referrer {
                 let Some(ns) = ns.as_str() else {
                     return Err(
                         Error::new("a ServiceAccount subject's namespace is not a string")
-                            .for_object(describe)
+                            .for_object(r.describe())
                             .at_field("subjects"),
                     );
                 };
@@ -227,7 +229,6 @@ impl Referrer {
             role_ref,
             prefixes: t.prefixes.clone(),
             suffixes: t.suffixes.clone(),
-            describe,
         })
     }
 
@@ -259,11 +260,11 @@ enum Sameness {
 struct Fixer<'a, 'c> {
     rule: &'a Rule<'c>,
     referrer: &'a Referrer,
-    /// The objects the referrer may refer to, in build order.
-    subset: &'a [&'a Target],
+    targets: &'a [Target],
+    by_prev_name: &'a HashMap<&'a str, Vec<usize>>,
 }
 
-impl Fixer<'_, '_> {
+impl<'a> Fixer<'a, '_> {
     /// Follows `path` (through lists, element by element) to the fields to
     /// rewrite. `trail` is the concrete path so far, for messages.
     fn walk(&mut self, node: &mut Value, path: &[String], trail: &mut String) -> Result<()> {
@@ -330,8 +331,7 @@ impl Fixer<'_, '_> {
 
     fn fix_scalar(&mut self, node: &mut Value, trail: &str) -> Result<()> {
         let old = scalar_text(node);
-        let candidates = self.subset.iter().copied();
-        if let Some(t) = self.select(&old, candidates, Sameness::Names, trail)?
+        if let Some(t) = self.select(&old, |_| true, Sameness::Names, trail)?
             && t.name != old
         {
             *node = Value::String(t.name.clone());
@@ -349,25 +349,23 @@ impl Fixer<'_, '_> {
         };
         let old = scalar_text(name);
         let found = match map.get("namespace").map(scalar_text) {
-            None => self.select(
-                &old,
-                self.subset.iter().copied(),
-                Sameness::NamesAndNamespaces,
-                trail,
-            )?,
+            None => self.select(&old, |_| true, Sameness::NamesAndNamespaces, trail)?,
             Some(ns) => {
                 // A reference that names a namespace means objects that
                 // were in that namespace, or failing any, are in it now.
-                let in_ns = |t: &&Target| t.orig_ns.as_deref() == Some(ns.as_str());
-                let originally_there = self.subset.iter().any(in_ns);
-                let candidates = self.subset.iter().copied().filter(|t| {
+                let was_in = |t: &Target| t.orig_ns.as_deref() == Some(ns.as_str());
+                let originally_there = self
+                    .targets
+                    .iter()
+                    .any(|t| self.referrer.may_refer_to(t) && was_in(t));
+                let keep = |t: &Target| {
                     if originally_there {
-                        in_ns(t)
+                        was_in(t)
                     } else {
                         !t.cluster_scoped && t.ns == ns
                     }
-                });
-                self.select(&old, candidates, Sameness::NamesAndNamespaces, trail)?
+                };
+                self.select(&old, keep, Sameness::NamesAndNamespaces, trail)?
             }
         };
         let Some(t) = found else { return Ok(()) };
@@ -381,23 +379,29 @@ impl Fixer<'_, '_> {
         Ok(())
     }
 
-    /// The object a reference to `old` means, among `candidates`; `None`
-    /// when there is none.
-    fn select<'t>(
+    /// The object a reference to `old` means among those the referrer may
+    /// refer to that pass `keep`; `None` when there is none.
+    fn select(
         &self,
         old: &str,
-        candidates: impl Iterator<Item = &'t Target>,
+        keep: impl Fn(&Target) -> bool,
         sameness: Sameness,
         trail: &str,
-    ) -> Result<Option<&'t Target>> {
+    ) -> Result<Option<&'a Target>> {
         let role_ref = self
             .rule
             .role_ref
             .then_some(self.referrer.role_ref.as_ref())
             .flatten();
-        let mut found: Vec<&Target> = candidates
+        let Some(named) = self.by_prev_name.get(old) else {
+            return Ok(None);
+        };
+        let mut found: Vec<&'a Target> = named
+            .iter()
+            .map(|&i| &self.targets[i])
             .filter(|t| {
-                t.has_prev_name(old)
+                self.referrer.may_refer_to(t)
+                    && keep(t)
                     && t.had_kind(self.rule.target)
                     && role_ref.is_none_or(|g| t.had_kind(g))
                     && self.referrer.same_namespace(t)

@@ -309,11 +309,12 @@ fn copy_to_target(
     let create = opts.is_some_and(|o| o.create);
     for (field_path, parts) in paths {
         let field_path: &str = field_path;
+        let annotation = matches!(&parts[..], [m, a, _] if m == "metadata" && a == "annotations");
         if set_in_embedded_json(obj, value, field_path, parts, opts)? {
             continue;
         }
         let mut visit = |node: &mut Value, origin: Origin, detached: bool| -> Result<()> {
-            match set_field_value(node, origin, value, opts) {
+            match set_field_value(node, origin, value, opts, annotation) {
                 Ok(()) => Ok(()),
                 // kyaml only notices a value that does not fit its tag when
                 // it reads the object back, which never happens for a copy.
@@ -332,7 +333,21 @@ fn copy_to_target(
             return Err(walker.fail("no such field"));
         }
     }
+    annotations_as_text(obj);
     Ok(())
+}
+
+/// Rewrites the object's own annotations as text, as kustomize leaves
+/// them (for values a replacement of the whole map brought in).
+fn annotations_as_text(obj: &mut Value) {
+    let Some(Value::Object(annotations)) = obj.pointer_mut("/metadata/annotations") else {
+        return;
+    };
+    for v in annotations.values_mut() {
+        if !v.is_string() {
+            *v = Value::String(scalar_of(v).map_or_else(String::new, |(_, t)| t.into_owned()));
+        }
+    }
 }
 
 /// kustomize first tries a path as one that runs into a string holding
@@ -380,7 +395,7 @@ fn set_in_embedded_json(
         _ => return Ok(false),
     };
     let mut visit = |node: &mut Value, origin: Origin, _detached: bool| -> Result<()> {
-        set_field_value(node, origin, value, opts)
+        set_field_value(node, origin, value, opts, false)
             .map_err(|(SetError::Decode(m) | SetError::Other(m))| Error::new(m))
     };
     let mut walker = Walker {
@@ -1063,11 +1078,15 @@ enum SetError {
 }
 
 /// kyaml's rule for writing a replacement into one matched field.
+/// `as_text` is for an object's own annotations, which kustomize rewrites
+/// as the text of their nodes when it drops its bookkeeping annotations at
+/// the end of a build (a map or list has no text: `""`).
 fn set_field_value(
     target: &mut Value,
     origin: Origin,
     value: &Repl,
     opts: Option<&FieldOptions>,
+    as_text: bool,
 ) -> std::result::Result<(), SetError> {
     let target_scalar: Option<(Tag, Cow<'_, str>)> = match origin {
         Origin::Existing => scalar_of(target),
@@ -1093,8 +1112,11 @@ fn set_field_value(
         }
         joined = Some(parts.join(&o.delimiter));
     }
+    let text = joined.as_deref().unwrap_or(value.text());
     let new = match target_scalar {
-        Some((tag, _)) => decode(tag, joined.as_deref().unwrap_or(value.text()))?,
+        Some(_) if as_text => Value::String(text.to_string()),
+        Some((tag, _)) => decode(tag, text)?,
+        None if as_text => Value::String(String::new()),
         None => value.to_value()?,
     };
     *target = new;
@@ -1247,12 +1269,12 @@ fn parse_timestamp(s: &str) -> Option<String> {
         *rest = &rest[n..];
         Some(v)
     };
-    let expect = |rest: &mut &str, c: char| -> Option<()> {
+    let eat = |rest: &mut &str, c: char| -> Option<()> {
         *rest = rest.strip_prefix(c)?;
         Some(())
     };
     let month = num(&mut rest)?;
-    expect(&mut rest, '-')?;
+    eat(&mut rest, '-')?;
     let day = num(&mut rest)?;
     let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
@@ -1274,9 +1296,9 @@ fn parse_timestamp(s: &str) -> Option<String> {
     }
     rest = &rest[1..];
     let hour = num(&mut rest)?;
-    expect(&mut rest, ':')?;
+    eat(&mut rest, ':')?;
     let minute = num(&mut rest)?;
-    expect(&mut rest, ':')?;
+    eat(&mut rest, ':')?;
     let second = num(&mut rest)?;
     if hour > 23 || minute > 59 || second > 59 {
         return None;
@@ -1526,8 +1548,22 @@ pub(super) mod oracle {
         rm
     }
 
+    /// Whole floats as integers: how they print is the YAML writer's
+    /// business, not what these tests compare.
+    fn normalize(v: &mut Value) {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                *v = super::number_from_f64(n.as_f64().unwrap_or_default());
+            }
+            Value::Array(items) => items.iter_mut().for_each(normalize),
+            Value::Object(map) => map.values_mut().for_each(normalize),
+            _ => {}
+        }
+    }
+
     /// Objects in an order independent of kustomize's sorting.
     pub fn sorted(mut objects: Vec<Value>) -> Vec<Value> {
+        objects.iter_mut().for_each(normalize);
         let key = |v: &Value| {
             let s = |p: &str| {
                 v.pointer(p)
@@ -1685,6 +1721,35 @@ spec:
   targets:
   - select: {kind: Deployment}
     fieldPaths: [spec.hex, spec.map]
+    options: {create: true}
+"#,
+            &[],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn annotations_end_as_text() {
+        check(
+            TYPES,
+            r#"
+- sourceValue: "1.50"
+  targets:
+  - select: {kind: Deployment}
+    fieldPaths: [metadata.annotations.f, spec.template.metadata.annotations.f, metadata.labels.f]
+    options: {create: true}
+- source: {kind: Deployment, fieldPath: spec.replicas}
+  targets:
+  - select: {kind: Deployment}
+    fieldPaths: [metadata.annotations.r, spec.template.metadata.annotations.r]
+    options: {create: true}
+- source: {kind: Deployment, fieldPath: metadata.labels}
+  targets:
+  - select: {kind: Deployment}
+    fieldPaths: [metadata.annotations.m]
+    options: {create: true}
+  - select: {kind: ConfigMap}
+    fieldPaths: [metadata.annotations]
     options: {create: true}
 "#,
             &[],

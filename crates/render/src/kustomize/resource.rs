@@ -101,6 +101,17 @@ impl fmt::Display for ResId {
     }
 }
 
+/// `ns` as ids compare it: `default` for a namespaced kind with none.
+fn effective<'a>(ns: &'a str, gvk: &Gvk) -> &'a str {
+    if gvk.is_cluster_scoped() {
+        ""
+    } else if ns.is_empty() {
+        "default"
+    } else {
+        ns
+    }
+}
+
 /// How a generated ConfigMap/Secret combines with one of the same name
 /// from a base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -217,6 +228,30 @@ impl Resource {
             name: self.name().to_string(),
             namespace: self.namespace().to_string(),
         }
+    }
+
+    /// Whether the object's current id is `id` (same kind, name and
+    /// effective namespace). Compares in place: lookups run this for every
+    /// object, so it must not allocate.
+    pub fn has_cur_id(&self, id: &ResId) -> bool {
+        if self.name() != id.name || self.kind() != id.gvk.kind {
+            return false;
+        }
+        let api_version = self.str_at(&["apiVersion"]);
+        let (group, version) = match api_version.rsplit_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        if group != id.gvk.group || version != id.gvk.version {
+            return false;
+        }
+        let ns = self.namespace();
+        ns == id.namespace || effective(ns, &id.gvk) == id.effective_namespace()
+    }
+
+    /// Whether the object has had `id` at any time.
+    pub fn has_had_id(&self, id: &ResId) -> bool {
+        self.has_cur_id(id) || self.prev_ids.iter().any(|p| p.same_as(id))
     }
 
     /// The id the object had when first loaded.
@@ -396,7 +431,7 @@ impl ResMap {
     /// Adds a resource; fails if one with the same current id is present.
     pub fn append(&mut self, r: Resource) -> Result<()> {
         let id = r.cur_id();
-        if let Some(existing) = self.resources.iter().find(|e| e.cur_id().same_as(&id)) {
+        if let Some(existing) = self.resources.iter().find(|e| e.has_cur_id(&id)) {
             return Err(Error::new(format!(
                 "may not add resource with an already registered id: {id} (already loaded from {})",
                 existing.file
@@ -420,7 +455,7 @@ impl ResMap {
         self.resources
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.cur_id().same_as(id))
+            .filter(|(_, r)| r.has_cur_id(id))
             .map(|(i, _)| i)
             .collect()
     }
@@ -430,7 +465,7 @@ impl ResMap {
         self.resources
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.all_ids().iter().any(|x| x.same_as(id)))
+            .filter(|(_, r)| r.has_had_id(id))
             .map(|(i, _)| i)
             .collect()
     }

@@ -14,8 +14,7 @@ use crate::{Error, Result, Value};
 /// a namespace (RoleBinding subjects named `default`, webhook and
 /// APIService service references, ...).
 pub fn namespace(resmap: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<()> {
-    for i in 0..resmap.len() {
-        let r = &mut resmap.resources[i];
+    for r in resmap.iter_mut() {
         if r.obj.as_object().is_none_or(|m| m.is_empty()) {
             continue;
         }
@@ -48,8 +47,13 @@ pub fn namespace(resmap: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<(
                     .at_field(spec.path.replace('/', "."))
             })?;
         }
+    }
+    // Two objects that differed only by namespace now collide.
+    let mut seen = std::collections::HashSet::new();
+    for r in resmap.iter() {
         let id = r.cur_id();
-        if resmap.find_by_cur_id(&id).len() != 1 {
+        let key = (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string());
+        if !seen.insert(key) {
             return Err(Error::new(format!(
                 "namespace transformation produces an id conflict: more than one {id}"
             )));

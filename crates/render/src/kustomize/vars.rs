@@ -21,143 +21,86 @@ use super::replacements::{
     DEFAULT_FIELD_PATH, NON_NAMESPACEABLE, go_format_float, is_empty_object, kustomize_ids, lookup,
     number_from_f64, or_default, split_field_path,
 };
-use super::resource::{Gvk, ResId, ResMap, Resource};
+use super::resource::{Gvk, ResId, ResMap, Resource, describe};
 use crate::{Error, Result, Value};
 
 /// Where kustomize looks for `$(NAME)` by default (its `varReference`
-/// configuration): kind (empty for every kind) and path.
-const VAR_REFERENCE: &[(&str, &str)] = &[
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/containers/args",
-    ),
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/containers/command",
-    ),
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/containers/env/value",
-    ),
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/containers/volumeMounts/mountPath",
-    ),
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/initContainers/args",
-    ),
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/initContainers/command",
-    ),
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/initContainers/env/value",
-    ),
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/spec/initContainers/volumeMounts/mountPath",
-    ),
-    // Missing the second `spec`, as in kustomize.
-    (
-        "CronJob",
-        "spec/jobTemplate/spec/template/volumes/nfs/server",
-    ),
-    ("DaemonSet", "spec/template/spec/containers/args"),
-    ("DaemonSet", "spec/template/spec/containers/command"),
-    ("DaemonSet", "spec/template/spec/containers/env/value"),
-    (
-        "DaemonSet",
-        "spec/template/spec/containers/volumeMounts/mountPath",
-    ),
-    ("DaemonSet", "spec/template/spec/initContainers/args"),
-    ("DaemonSet", "spec/template/spec/initContainers/command"),
-    ("DaemonSet", "spec/template/spec/initContainers/env/value"),
-    (
-        "DaemonSet",
-        "spec/template/spec/initContainers/volumeMounts/mountPath",
-    ),
-    ("DaemonSet", "spec/template/spec/volumes/nfs/server"),
-    ("Deployment", "spec/template/spec/containers/args"),
-    ("Deployment", "spec/template/spec/containers/command"),
-    ("Deployment", "spec/template/spec/containers/env/value"),
-    (
-        "Deployment",
-        "spec/template/spec/containers/volumeMounts/mountPath",
-    ),
-    ("Deployment", "spec/template/spec/initContainers/args"),
-    ("Deployment", "spec/template/spec/initContainers/command"),
-    ("Deployment", "spec/template/spec/initContainers/env/value"),
-    (
-        "Deployment",
-        "spec/template/spec/initContainers/volumeMounts/mountPath",
-    ),
-    ("Deployment", "spec/template/spec/volumes/nfs/server"),
-    ("Deployment", "spec/template/metadata/annotations"),
-    ("Ingress", "spec/rules/host"),
-    ("Ingress", "spec/tls/hosts"),
-    ("Ingress", "spec/tls/secretName"),
-    ("Job", "spec/template/spec/containers/args"),
-    ("Job", "spec/template/spec/containers/command"),
-    ("Job", "spec/template/spec/containers/env/value"),
-    (
-        "Job",
-        "spec/template/spec/containers/volumeMounts/mountPath",
-    ),
-    ("Job", "spec/template/spec/initContainers/args"),
-    ("Job", "spec/template/spec/initContainers/command"),
-    ("Job", "spec/template/spec/initContainers/env/value"),
-    (
-        "Job",
-        "spec/template/spec/initContainers/volumeMounts/mountPath",
-    ),
-    ("Job", "spec/template/spec/volumes/nfs/server"),
-    ("Pod", "spec/containers/args"),
-    ("Pod", "spec/containers/command"),
-    ("Pod", "spec/containers/env/value"),
-    ("Pod", "spec/containers/volumeMounts/mountPath"),
-    ("Pod", "spec/initContainers/args"),
-    ("Pod", "spec/initContainers/command"),
-    ("Pod", "spec/initContainers/env/value"),
-    ("Pod", "spec/initContainers/volumeMounts/mountPath"),
-    ("Pod", "spec/volumes/nfs/server"),
-    ("ReplicaSet", "spec/template/spec/containers/args"),
-    ("ReplicaSet", "spec/template/spec/containers/command"),
-    ("ReplicaSet", "spec/template/spec/containers/env/value"),
-    (
-        "ReplicaSet",
-        "spec/template/spec/containers/volumeMounts/mountPath",
-    ),
-    ("ReplicaSet", "spec/template/spec/initContainers/args"),
-    ("ReplicaSet", "spec/template/spec/initContainers/command"),
-    ("ReplicaSet", "spec/template/spec/initContainers/env/value"),
-    (
-        "ReplicaSet",
-        "spec/template/spec/initContainers/volumeMounts/mountPath",
-    ),
-    ("ReplicaSet", "spec/template/spec/volumes/nfs/server"),
-    ("Service", "spec/ports/port"),
-    ("Service", "spec/ports/targetPort"),
-    ("StatefulSet", "spec/template/spec/containers/args"),
-    ("StatefulSet", "spec/template/spec/containers/command"),
-    ("StatefulSet", "spec/template/spec/containers/env/value"),
-    (
-        "StatefulSet",
-        "spec/template/spec/containers/volumeMounts/mountPath",
-    ),
-    ("StatefulSet", "spec/template/spec/initContainers/args"),
-    ("StatefulSet", "spec/template/spec/initContainers/command"),
-    ("StatefulSet", "spec/template/spec/initContainers/env/value"),
-    (
-        "StatefulSet",
-        "spec/template/spec/initContainers/volumeMounts/mountPath",
-    ),
-    ("StatefulSet", "spec/volumeClaimTemplates/spec/nfs/server"),
-    ("PersistentVolume", "spec/nfs/server"),
-    ("", "metadata/labels"),
-    ("", "metadata/annotations"),
-];
+/// configuration), one spec a line: kind (`*` for every kind) and path.
+/// The CronJob volumes path lacks its second `spec`, as in kustomize.
+const VAR_REFERENCE: &str = "\
+CronJob spec/jobTemplate/spec/template/spec/containers/args
+CronJob spec/jobTemplate/spec/template/spec/containers/command
+CronJob spec/jobTemplate/spec/template/spec/containers/env/value
+CronJob spec/jobTemplate/spec/template/spec/containers/volumeMounts/mountPath
+CronJob spec/jobTemplate/spec/template/spec/initContainers/args
+CronJob spec/jobTemplate/spec/template/spec/initContainers/command
+CronJob spec/jobTemplate/spec/template/spec/initContainers/env/value
+CronJob spec/jobTemplate/spec/template/spec/initContainers/volumeMounts/mountPath
+CronJob spec/jobTemplate/spec/template/volumes/nfs/server
+DaemonSet spec/template/spec/containers/args
+DaemonSet spec/template/spec/containers/command
+DaemonSet spec/template/spec/containers/env/value
+DaemonSet spec/template/spec/containers/volumeMounts/mountPath
+DaemonSet spec/template/spec/initContainers/args
+DaemonSet spec/template/spec/initContainers/command
+DaemonSet spec/template/spec/initContainers/env/value
+DaemonSet spec/template/spec/initContainers/volumeMounts/mountPath
+DaemonSet spec/template/spec/volumes/nfs/server
+Deployment spec/template/spec/containers/args
+Deployment spec/template/spec/containers/command
+Deployment spec/template/spec/containers/env/value
+Deployment spec/template/spec/containers/volumeMounts/mountPath
+Deployment spec/template/spec/initContainers/args
+Deployment spec/template/spec/initContainers/command
+Deployment spec/template/spec/initContainers/env/value
+Deployment spec/template/spec/initContainers/volumeMounts/mountPath
+Deployment spec/template/spec/volumes/nfs/server
+Deployment spec/template/metadata/annotations
+Ingress spec/rules/host
+Ingress spec/tls/hosts
+Ingress spec/tls/secretName
+Job spec/template/spec/containers/args
+Job spec/template/spec/containers/command
+Job spec/template/spec/containers/env/value
+Job spec/template/spec/containers/volumeMounts/mountPath
+Job spec/template/spec/initContainers/args
+Job spec/template/spec/initContainers/command
+Job spec/template/spec/initContainers/env/value
+Job spec/template/spec/initContainers/volumeMounts/mountPath
+Job spec/template/spec/volumes/nfs/server
+Pod spec/containers/args
+Pod spec/containers/command
+Pod spec/containers/env/value
+Pod spec/containers/volumeMounts/mountPath
+Pod spec/initContainers/args
+Pod spec/initContainers/command
+Pod spec/initContainers/env/value
+Pod spec/initContainers/volumeMounts/mountPath
+Pod spec/volumes/nfs/server
+ReplicaSet spec/template/spec/containers/args
+ReplicaSet spec/template/spec/containers/command
+ReplicaSet spec/template/spec/containers/env/value
+ReplicaSet spec/template/spec/containers/volumeMounts/mountPath
+ReplicaSet spec/template/spec/initContainers/args
+ReplicaSet spec/template/spec/initContainers/command
+ReplicaSet spec/template/spec/initContainers/env/value
+ReplicaSet spec/template/spec/initContainers/volumeMounts/mountPath
+ReplicaSet spec/template/spec/volumes/nfs/server
+Service spec/ports/port
+Service spec/ports/targetPort
+StatefulSet spec/template/spec/containers/args
+StatefulSet spec/template/spec/containers/command
+StatefulSet spec/template/spec/containers/env/value
+StatefulSet spec/template/spec/containers/volumeMounts/mountPath
+StatefulSet spec/template/spec/initContainers/args
+StatefulSet spec/template/spec/initContainers/command
+StatefulSet spec/template/spec/initContainers/env/value
+StatefulSet spec/template/spec/initContainers/volumeMounts/mountPath
+StatefulSet spec/volumeClaimTemplates/spec/nfs/server
+PersistentVolume spec/nfs/server
+* metadata/labels
+* metadata/annotations
+";
 
 /// A var's value, as kustomize reads it from the object.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,8 +190,13 @@ pub fn resolve(resmap: &mut ResMap, vars: &[Var], extra: &[FieldSpec]) -> Result
     }
     let specs = field_specs(extra);
     for r in resmap.iter_mut() {
+        let gvk = r.gvk();
         for (spec, path, annotations) in &specs {
-            if !spec.applies_to(r) {
+            let field = |want: &str, have: &str| want.is_empty() || want == have;
+            if !(field(&spec.kind, &gvk.kind)
+                && field(&spec.group, &gvk.group)
+                && field(&spec.version, &gvk.version))
+            {
                 continue;
             }
             let subst = Subst {
@@ -263,10 +211,6 @@ pub fn resolve(resmap: &mut ResMap, vars: &[Var], extra: &[FieldSpec]) -> Result
         }
     }
     Ok(())
-}
-
-fn describe(obj: &Value) -> String {
-    super::resource::describe(obj)
 }
 
 fn field_path(var: &Var) -> &str {
@@ -406,9 +350,14 @@ fn split_slice_index(part: String, out: &mut Vec<String>) {
 /// split path, and whether it is the object's own annotations.
 fn field_specs(extra: &[FieldSpec]) -> Vec<(FieldSpec, Vec<String>, bool)> {
     let mut specs: Vec<FieldSpec> = VAR_REFERENCE
-        .iter()
+        .lines()
+        .filter_map(|line| line.split_once(' '))
         .map(|(kind, path)| FieldSpec {
-            kind: kind.to_string(),
+            kind: if kind == "*" {
+                String::new()
+            } else {
+                kind.to_string()
+            },
             path: path.to_string(),
             ..FieldSpec::default()
         })
@@ -629,6 +578,7 @@ metadata:
     port: "$(PORT)"
     flag: "$(FLAG)"
     mixed: "a$(FLAG)b$(RATIO)c$(BIG)d$(PORT)"
+    dollars: "$$$$"
   annotations:
     esc: "$$(PORT) $$ $x $( $(NOPE) $(SVC"
     nm: "$(SVC)"
@@ -802,6 +752,8 @@ vars:
         let cm = got.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
         assert_eq!(cm["data"]["port"], 80);
         assert_eq!(cm["data"]["kept"], "$");
+        let dep = got.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        assert_eq!(dep["metadata"]["labels"]["dollars"], "$$");
     }
 
     #[test]

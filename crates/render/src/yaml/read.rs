@@ -1025,7 +1025,7 @@ pub(super) fn plain_allowed(s: &str, flow: bool) -> bool {
 /// encoder does.
 fn decode_base64(text: &str) -> Option<String> {
     let chars: Vec<u8> = text.bytes().filter(|&c| c != b'\r' && c != b'\n').collect();
-    if chars.len() % 4 != 0 {
+    if !chars.len().is_multiple_of(4) {
         return None;
     }
     let mut bytes = Vec::with_capacity(chars.len() / 4 * 3);

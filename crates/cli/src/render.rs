@@ -1,0 +1,122 @@
+//! `gyro render`: prints the objects a directory renders to, as a YAML
+//! stream, the way gyro (and Argo CD) would render it.
+//!
+//! Without `--app` the directory is rendered as an Application source with
+//! no options would be: a kustomization is built (the output then matches
+//! `kustomize build`), a plain directory gives its manifests. With `--app`,
+//! the directory is the repository root and the Application's source (its
+//! path and its `directory`/`kustomize` options) says what to render.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ::render::Value;
+use ::render::fs::DiskFs;
+use ::render::source::{self, Env, Source};
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+
+#[derive(Args)]
+pub struct RenderArgs {
+    /// The directory to render; with --app, the repository root that the
+    /// Application's source path is relative to.
+    path: PathBuf,
+
+    /// An Argo CD Application manifest whose source to render.
+    #[arg(long, value_name = "APPLICATION.yaml")]
+    app: Option<PathBuf>,
+
+    /// Which entry of the Application's spec.sources to render, from 0
+    /// (needed when it has more than one).
+    #[arg(long, value_name = "N", requires = "app")]
+    source_index: Option<usize>,
+}
+
+pub fn run(args: &RenderArgs) -> Result<ExitCode> {
+    if !args.path.is_dir() {
+        bail!("{}: not a directory", args.path.display());
+    }
+    let objects = match &args.app {
+        None => {
+            // Like `kustomize build`, a kustomization may use files above
+            // the directory: the tree is the enclosing Git checkout, or the
+            // whole file system.
+            let (root, rel) = enclosing_tree(&args.path)?;
+            let source = Source {
+                path: rel,
+                ..Source::default()
+            };
+            source::render(&DiskFs::new(&root), &source).with_context(|| {
+                format!(
+                    "rendering {} (file names relative to {})",
+                    args.path.display(),
+                    root.display()
+                )
+            })?
+        }
+        Some(app_file) => {
+            let (field, source, env) = app_source(app_file, args.source_index)?;
+            source::render_with_env(&DiskFs::new(&args.path), &source, &env).with_context(|| {
+                format!(
+                    "rendering {field} of {} in {}",
+                    app_file.display(),
+                    args.path.display()
+                )
+            })?
+        }
+    };
+    let text = ::render::yaml::to_yaml_stream(&objects);
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The root of the Git checkout holding `dir` (else `/`), and `dir` as a
+/// `/`-separated path relative to it.
+fn enclosing_tree(dir: &Path) -> Result<(PathBuf, String)> {
+    let abs = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
+    let root = abs
+        .ancestors()
+        .find(|a| a.join(".git").exists())
+        .or_else(|| abs.ancestors().last())
+        .unwrap_or(&abs)
+        .to_path_buf();
+    let rel = abs.strip_prefix(&root).unwrap_or(Path::new(""));
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    let parts = parts.ok_or_else(|| anyhow!("{}: the path is not valid UTF-8", abs.display()))?;
+    Ok((root, parts.join("/")))
+}
+
+/// The chosen source of the Application in `file`, the field it came from
+/// and its build environment.
+fn app_source(file: &Path, index: Option<usize>) -> Result<(String, Source, Env)> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {shown}"))?;
+    let docs = ::render::yaml::parse_documents(&text, &shown)?;
+    let app = docs
+        .iter()
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("Application"))
+        .ok_or_else(|| {
+            anyhow!("{shown}: no Argo CD Application (kind: Application) in the file")
+        })?;
+    let mut sources = source::application_sources(app)
+        .map_err(|e| anyhow::Error::new(e.in_file(shown.as_str())))?;
+    let count = sources.len();
+    let (field, source) = match index {
+        Some(i) if i < count => sources.swap_remove(i),
+        Some(i) => bail!(
+            "{shown}: --source-index {i} is out of range: the Application has {count} source(s)"
+        ),
+        None if count == 1 => sources.swap_remove(0),
+        None => bail!(
+            "{shown}: the Application has {count} sources in spec.sources; choose one with --source-index"
+        ),
+    };
+    let env = source::app_env(app, &source, None);
+    Ok((field, source, env))
+}
