@@ -3,7 +3,9 @@
 //!
 //! Run with `cargo bench -p gyro-render --bench render`. It prints a table
 //! of medians; `GYRO_BENCH_RUNS` sets the number of runs (default 30 for
-//! gyro, a third of that for the kustomize binary).
+//! gyro, a third of that for the kustomize binary). "parse-only" reads and
+//! parses exactly the files the build reads, and nothing else: the floor
+//! for any renderer that reads YAML.
 //!
 //! Cases: the seed 001 overlay and the seed 004 production overlay from
 //! the conformance corpus, and a synthetic overlay of 500 resources with
@@ -43,6 +45,10 @@ fn main() {
         build_path: "overlay".to_string(),
     });
 
+    // GYRO_BENCH_CASE=<substring> runs one case (for profiling).
+    if let Ok(only) = std::env::var("GYRO_BENCH_CASE") {
+        cases.retain(|c| c.name.contains(&only));
+    }
     println!(
         "| case | objects | gyro median | parse-only median | gyro / parse | kustomize median | kustomize / gyro |"
     );
@@ -61,7 +67,13 @@ fn main() {
             let out = render::yaml::to_yaml_stream(&objs);
             std::hint::black_box(out);
         });
-        let files = yaml_files(&fs, "");
+        // The baseline parses exactly the files the build reads.
+        let recorder = Recorder {
+            inner: &fs,
+            read: Default::default(),
+        };
+        render::kustomize::build(&recorder, &case.build_path).expect("build");
+        let files: Vec<String> = recorder.read.into_inner().into_iter().collect();
         let parse = median(runs, || {
             for f in &files {
                 let text = fs.read_to_string(f).expect("read");
@@ -114,21 +126,26 @@ fn seed_case(corpus: &Path, prefix: &str, name: &'static str) -> Option<Case> {
     })
 }
 
-fn yaml_files(fs: &DiskFs, dir: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for name in fs.list(dir).unwrap_or_default() {
-        let path = if dir.is_empty() {
-            name.clone()
-        } else {
-            format!("{dir}/{name}")
-        };
-        if fs.is_dir(&path) {
-            out.extend(yaml_files(fs, &path));
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization" {
-            out.push(path);
-        }
+/// An `Fs` that notes which files a build reads.
+struct Recorder<'a> {
+    inner: &'a DiskFs,
+    read: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl Fs for Recorder<'_> {
+    fn read(&self, path: &str) -> render::Result<Vec<u8>> {
+        self.read.borrow_mut().insert(path.to_string());
+        self.inner.read(path)
     }
-    out
+    fn is_dir(&self, path: &str) -> bool {
+        self.inner.is_dir(path)
+    }
+    fn is_file(&self, path: &str) -> bool {
+        self.inner.is_file(path)
+    }
+    fn list(&self, dir: &str) -> render::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
 }
 
 fn median(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -162,7 +179,12 @@ fn kustomize_binary() -> PathBuf {
         .arg("--print")
         .output()
         .expect("run scripts/build-tools --print");
-    let dir = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or("").to_string();
+    let dir = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
     Path::new(&dir).join("kustomize")
 }
 

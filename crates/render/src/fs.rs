@@ -33,17 +33,19 @@ pub fn join(dir: &str, rel: &str) -> Result<String> {
     let mut parts: Vec<&str> = if rel.starts_with('/') {
         Vec::new()
     } else {
-        dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect()
+        dir.split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect()
     };
     for part in rel.split('/') {
         match part {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(Error::new(format!(
-                        "path '{rel}' leaves the tree being rendered"
-                    ))
-                    .in_file(if dir.is_empty() { "." } else { dir }));
+                    return Err(
+                        Error::new(format!("path '{rel}' leaves the tree being rendered"))
+                            .in_file(if dir.is_empty() { "." } else { dir }),
+                    );
                 }
             }
             p => parts.push(p),
@@ -92,7 +94,8 @@ impl DiskFs {
 
 impl Fs for DiskFs {
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        std::fs::read(self.full(path)).map_err(|e| Error::new(io_message(&e)).in_file(display(path)))
+        std::fs::read(self.full(path))
+            .map_err(|e| Error::new(io_message(&e)).in_file(display(path)))
     }
 
     fn is_dir(&self, path: &str) -> bool {
@@ -137,7 +140,8 @@ impl MemFs {
 
     /// Adds a file (replacing any earlier one at that path).
     pub fn add(&mut self, path: &str, content: impl Into<Vec<u8>>) -> &mut Self {
-        self.files.insert(path.trim_start_matches('/').to_string(), content.into());
+        self.files
+            .insert(path.trim_start_matches('/').to_string(), content.into());
         self
     }
 }
@@ -166,7 +170,11 @@ impl Fs for MemFs {
         if !self.is_dir(dir) {
             return Err(Error::new("no such file or directory").in_file(display(dir)));
         }
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         let mut names: Vec<String> = self
             .files
             .keys()
@@ -192,7 +200,9 @@ mod tests {
     #[test]
     fn memfs_lists_directories_implied_by_files() {
         let mut fs = MemFs::new();
-        fs.add("a/x.yaml", "").add("a/b/y.yaml", "").add("c.yaml", "");
+        fs.add("a/x.yaml", "")
+            .add("a/b/y.yaml", "")
+            .add("c.yaml", "");
         assert_eq!(fs.list("").unwrap(), vec!["a", "c.yaml"]);
         assert_eq!(fs.list("a").unwrap(), vec!["b", "x.yaml"]);
         assert!(fs.is_dir("a/b"));

@@ -800,7 +800,7 @@ fn add_components(
         let matches = glob(fs, dir, entry);
         if !matches.is_empty() {
             found.extend(matches);
-        } else if is_remote(entry) {
+        } else if crate::kustomize::is_remote(entry) {
             found.push(entry.clone());
         } else {
             return Err(Error::new(format!("component '{entry}' has no match"))
@@ -813,11 +813,6 @@ fn add_components(
         }
     }
     Ok(())
-}
-
-/// Whether a path names a remote target (Git or HTTP) rather than a file.
-fn is_remote(path: &str) -> bool {
-    path.contains("://") || path.starts_with("git@") || path.starts_with("github.com/")
 }
 
 fn exists(fs: &dyn Fs, dir: &str, rel: &str) -> bool {

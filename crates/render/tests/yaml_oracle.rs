@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use render::yaml::{parse_documents, to_yaml_stream};
+use render::yaml::{parse_documents, parse_value, to_yaml, to_yaml_stream};
 
 const DEFAULT_TOOLS_BIN: &str = "/root/.cache/gyro/tools/ad22b41b533d0c2a/bin";
 
@@ -655,6 +655,10 @@ fn syntax_cases(cases: &mut Vec<Case>) {
     ));
     cases.push(case("tabs in flow", thing("f: {a:\t1,\tb: [x,\ty]}\n")));
     cases.push(case(
+        "accepted tabs",
+        thing("a:\tb\nc: d\t# e\nf:\n- &x\tg\n- h\t\ni: |\n  -\tj\nk: l -\tm\nn: [\to]\n"),
+    ));
+    cases.push(case(
         "indentless and indented lists",
         thing("a:\n- x\n- y\nb:\n  - x\n  -   y\n  -\n    z: 1\n"),
     ));
@@ -728,6 +732,11 @@ fn error_cases(cases: &mut Vec<Case>) {
         ("top null key", "null: a\n"),
         ("collection key", "data:\n  [a, b]: c\n"),
         ("top collection key", "? [x]\n: y\n"),
+        ("tab after dash", "data:\n-\ta\n"),
+        ("tab after dash and space", "data:\n- - \ta\n"),
+        ("tab after question mark", "data:\n  ?\ta\n  : b\n"),
+        ("tab after explicit value", "data:\n  ? a\n  :\tb\n"),
+        ("tab before empty item", "data:\n-\t\n"),
         ("raw control character", "data: \"a\u{1}b\"\n"),
         ("raw del", "data: a\u{7F}b\n"),
         ("escaped del", "data: \"a\\x7Fb\"\n"),
@@ -754,28 +763,242 @@ fn error_cases(cases: &mut Vec<Case>) {
     cases.push(error_case("invalid separator", thing("a: 1\n---x\nb: 2\n")));
 }
 
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const PIECES: &[&str] = &[
+    "a",
+    "b",
+    "word",
+    "Value",
+    "x y",
+    " ",
+    " ",
+    "  ",
+    ":",
+    ": ",
+    " #",
+    "#",
+    "-",
+    "- ",
+    "?",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "&",
+    "*",
+    "!",
+    "|",
+    ">",
+    "'",
+    "\"",
+    "%",
+    "@",
+    "`",
+    "\\",
+    "\t",
+    "\n",
+    "\n\n",
+    "\r",
+    "é",
+    "日本",
+    "😀",
+    "\u{85}",
+    "\u{2028}",
+    "\u{A0}",
+    "\u{FEFF}",
+    "\u{0}",
+    "\u{1B}",
+    "yes",
+    "true",
+    "null",
+    "~",
+    "1",
+    "0x1F",
+    "1e3",
+    "2001-12-14",
+    "1:20",
+    "<<",
+    "---",
+    "...",
+    ".5",
+    "-1",
+    "lorem ipsum dolor sit amet",
+    "consectetur adipiscing elit",
+    "0",
+    "+",
+    "=",
+];
+
+fn random_string(rng: &mut Rng) -> String {
+    let mut s = String::new();
+    let max = if rng.below(4) == 0 { 40 } else { 4 };
+    for _ in 0..rng.below(max) {
+        let piece: &&str = rng.pick(PIECES);
+        s.push_str(piece);
+    }
+    s
+}
+
+/// Keys with digits only at the end, whose go-yaml order is consistent.
+fn random_key(rng: &mut Rng) -> String {
+    let mut k: String = (0..1 + rng.below(6))
+        .map(|_| *rng.pick(&['a', 'b', 'B', 'z', '_', '-', '.', 'é', 'x']))
+        .collect();
+    if rng.below(3) == 0 {
+        k.push_str(&rng.below(200).to_string());
+    }
+    k
+}
+
+fn random_scalar(rng: &mut Rng) -> String {
+    match rng.below(10) {
+        0 => rng.below(100000).to_string(),
+        1 => format!("{}", (rng.next() % 100_000) as f64 / 64.0 - 500.0),
+        2 => format!("{:e}", (rng.next() % 1_000_000) as f64 * 1e-12),
+        3 => rng
+            .pick(&[
+                "true",
+                "false",
+                "null",
+                "~",
+                "",
+                "yes",
+                "0755",
+                "1e400",
+                "2001-12-14",
+            ])
+            .to_string(),
+        _ => double_quoted(&random_string(rng)),
+    }
+}
+
+fn random_node(rng: &mut Rng, out: &mut String, indent: usize, depth: usize) {
+    let pad = " ".repeat(indent);
+    let kind = match depth {
+        0 => 3,
+        1..=4 => rng.below(6),
+        _ => 0,
+    };
+    match kind {
+        0..=2 => out.push_str(&format!(" {}\n", random_scalar(rng))),
+        3 => {
+            let n = if depth == 0 {
+                3 + rng.below(5)
+            } else {
+                rng.below(4)
+            };
+            if n == 0 {
+                out.push_str(" {}\n");
+            }
+            out.push('\n');
+            if n == 0 {
+                out.pop();
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..n {
+                let k = random_key(rng);
+                if seen.insert(k.clone()) {
+                    out.push_str(&format!("{pad}{}:", double_quoted(&k)));
+                    random_node(rng, out, indent + 2, depth + 1);
+                }
+            }
+        }
+        _ => {
+            let n = rng.below(4);
+            if n == 0 {
+                out.push_str(" []\n");
+                return;
+            }
+            out.push('\n');
+            for _ in 0..n {
+                out.push_str(&format!("{pad}-"));
+                random_node(rng, out, indent + 2, depth + 1);
+            }
+        }
+    }
+}
+
+fn random_cases(cases: &mut Vec<Case>) {
+    for seed in 1..=30u64 {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let mut text = String::new();
+        for doc in 0..30 {
+            text.push_str(&format!(
+                "---\napiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: x{doc:02}\nspec:"
+            ));
+            random_node(&mut rng, &mut text, 2, 0);
+        }
+        cases.push(case(format!("random {seed}"), text));
+    }
+}
+
 enum Outcome {
     Pass,
     Fail(String),
 }
 
-fn run_kustomize(kustomize: &Path, input: &str) -> Result<String, String> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("in.yaml"), input).unwrap();
-    std::fs::write(
-        dir.path().join("kustomization.yaml"),
-        "resources:\n- in.yaml\n",
-    )
-    .unwrap();
+/// A temporary directory holding `files` (name, content).
+fn write_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("a file in the temporary directory");
+    }
+    dir
+}
+
+/// `kustomize build` of `dir`: its stdout, or its stderr when it fails.
+fn build(kustomize: &Path, dir: &Path) -> Result<String, String> {
     let out = Command::new(kustomize)
         .arg("build")
-        .arg(dir.path())
+        .arg(dir)
         .output()
-        .unwrap();
+        .expect("kustomize runs");
     if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap())
+        String::from_utf8(out.stdout).map_err(|e| format!("output is not UTF-8: {e}"))
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn run_kustomize(kustomize: &Path, input: &str) -> Result<String, String> {
+    let dir = write_dir(&[
+        ("in.yaml", input),
+        ("kustomization.yaml", "resources:\n- in.yaml\n"),
+    ]);
+    build(kustomize, dir.path())
+}
+
+/// With `$YAML_ORACLE_DUMP` set, a failing case's input and both outputs
+/// are written there for a closer look.
+fn dump(case: &Case, want: &str, got: &str) {
+    let Some(dir) = std::env::var_os("YAML_ORACLE_DUMP").map(PathBuf::from) else {
+        return;
+    };
+    let stem = case
+        .name
+        .replace(|ch: char| !ch.is_ascii_alphanumeric(), "_");
+    for (ext, text) in [("in", case.input.as_str()), ("want", want), ("got", got)] {
+        let _ = std::fs::write(dir.join(format!("{stem}.{ext}")), text);
     }
 }
 
@@ -799,13 +1022,7 @@ fn check(kustomize: &Path, c: &Case) -> Outcome {
     match (theirs, ours) {
         (Ok(want), Ok(got)) if want == got => Outcome::Pass,
         (Ok(want), Ok(got)) => {
-            if let Some(dir) = std::env::var_os("YAML_ORACLE_DUMP") {
-                let stem = c.name.replace(|ch: char| !ch.is_ascii_alphanumeric(), "_");
-                let dir = PathBuf::from(dir);
-                std::fs::write(dir.join(format!("{stem}.want")), &want).unwrap();
-                std::fs::write(dir.join(format!("{stem}.got")), &got).unwrap();
-                std::fs::write(dir.join(format!("{stem}.in")), &c.input).unwrap();
-            }
+            dump(c, &want, &got);
             Outcome::Fail(first_difference(&want, &got))
         }
         (Ok(_), Err(e)) => Outcome::Fail(format!("kustomize accepts it, gyro fails: {e}")),
@@ -835,6 +1052,7 @@ fn yaml_matches_kustomize() {
     syntax_cases(&mut cases);
     document_cases(&mut cases);
     error_cases(&mut cases);
+    random_cases(&mut cases);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let chunk = cases.len().div_ceil(workers);
     let failures: Vec<String> = std::thread::scope(|s| {
@@ -864,4 +1082,87 @@ fn yaml_matches_kustomize() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Values read the way kustomize reads kustomization files and JSON
+/// patches (`sigs.k8s.io/yaml`): each case is the `value` of a JSON patch
+/// `add` operation, and the patched object must print as kustomize prints it.
+/// (Applying a JSON patch has quirks of its own, kept out of these cases:
+/// numbers in the value pass through float64, and a `<<` key becomes a merge
+/// key when kustomize reads the patched object back.)
+#[test]
+fn config_files_read_like_kustomize() {
+    let kustomize = kustomize_binary();
+    let values = [
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "Y",
+        "true",
+        "~",
+        "",
+        "0755",
+        "0x1F",
+        "0o17",
+        "1e3",
+        "1.0",
+        "1.5",
+        "99999999999999999999",
+        "12345",
+        "2001-12-14",
+        "2001-12-14T21:59:43.10-05:00",
+        "2001-12-14 21:59:43+24:00",
+        "{a: , b}",
+        "[a, , ]",
+        "[2001-12-14T21:59:43Z]",
+        ">\n    x\n     more\n    y",
+        "!!binary aGVsbG8=",
+        "!!float 5",
+        "1:20",
+        "<<",
+        "'<<'",
+        "{1: a, 1.5: b, 3.141592653589793: c, true: d, 0x1F: e, 1e3: f, 2001-12-14: g, x: h}",
+        "{a: 1, a: 2}",
+        "{b: &b {x: 1, y: 2}, m: {x: 0, <<: *b, y: 9}}",
+        "{b: &b {x: 1}, c: &c {x: 2, z: 3}, m: {<<: [*b, *c], w: 4}}",
+        "{b: &b {x: 1}, m: {<<: *b, <<: {x: 5, q: 6}}}",
+        "{e: &e , l: [*e]}",
+    ];
+    let mut failures = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let patch = format!("- op: add\n  path: /spec\n  value: {v}\n");
+        let object = "apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: x\n";
+        let dir = write_dir(&[
+            ("in.yaml", object),
+            ("patch.yaml", &patch),
+            (
+                "kustomization.yaml",
+                "resources:\n- in.yaml\npatches:\n- path: patch.yaml\n  target:\n    kind: Thing\n",
+            ),
+        ]);
+        let theirs = build(&kustomize, dir.path());
+        let ours = parse_value(&patch, "patch.yaml").map(|ops| {
+            let mut obj = parse_value(object, "in.yaml").expect("the object parses");
+            obj["spec"] = ops[0]["value"].clone();
+            to_yaml(&obj)
+        });
+        match (theirs, ours) {
+            (Ok(want), Ok(got)) if want == got => {}
+            (Ok(want), Ok(got)) => {
+                failures.push(format!("case {i} {v:?}: {}", first_difference(&want, &got)))
+            }
+            (Ok(_), Err(e)) => failures.push(format!(
+                "case {i} {v:?}: kustomize accepts it, gyro fails: {e}"
+            )),
+            (Err(e), Ok(_)) => failures.push(format!(
+                "case {i} {v:?}: kustomize fails ({}), gyro accepts it",
+                e.trim()
+            )),
+            (Err(_), Err(_)) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -12,7 +12,9 @@
 use super::builtins::TransformerConfig;
 use super::kustomization::{FILE_NAMES, Kustomization, Var};
 use super::resource::{Behavior, Origin, ResMap, Resource, normalize_annotations};
-use super::{generators, images, nameref, patches, replacements, replicas, sort, transformers, vars};
+use super::{
+    generators, images, nameref, patches, replacements, replicas, sort, transformers, vars,
+};
 use crate::fs::{self, Fs};
 use crate::schema::Schema;
 use crate::{Error, Result, Value, yaml};
@@ -42,7 +44,9 @@ impl Accumulated {
     }
 
     fn config(&self) -> &TransformerConfig {
-        self.config.as_ref().unwrap_or_else(|| TransformerConfig::builtin())
+        self.config
+            .as_ref()
+            .unwrap_or_else(|| TransformerConfig::builtin())
     }
 
     /// Takes in what a sub-target accumulated (kustomize's
@@ -59,7 +63,9 @@ impl Accumulated {
 fn merge_vars(into: &mut Vec<Var>, more: Vec<Var>) -> Result<()> {
     for v in more {
         if into.iter().any(|x| x.name == v.name) {
-            return Err(Error::new(format!("var '{}' already encountered", v.name)).at_field("vars"));
+            return Err(
+                Error::new(format!("var '{}' already encountered", v.name)).at_field("vars")
+            );
         }
         into.push(v);
     }
@@ -141,8 +147,7 @@ fn parse_kustomization(value: Value) -> Result<Kustomization> {
     if !value.is_object() {
         return Err(Error::new("kustomization file must hold a map of fields"));
     }
-    serde_json::from_value(value)
-        .map_err(|e| Error::new(format!("invalid Kustomization: {e}")))
+    serde_json::from_value(value).map_err(|e| Error::new(format!("invalid Kustomization: {e}")))
 }
 
 /// kustomize's own upgrades of deprecated fields, done on every read.
@@ -154,7 +159,11 @@ fn fix_legacy_fields(k: &mut Kustomization) {
     k.resources.extend(bases);
     let tags = std::mem::take(&mut k.image_tags);
     k.images.extend(tags);
-    for g in k.config_map_generator.iter_mut().chain(k.secret_generator.iter_mut()) {
+    for g in k
+        .config_map_generator
+        .iter_mut()
+        .chain(k.secret_generator.iter_mut())
+    {
         if !g.env.is_empty() {
             let env = std::mem::take(&mut g.env);
             g.envs.push(env);
@@ -171,8 +180,9 @@ fn join_file(dir: &str, name: &str) -> String {
     }
 }
 
-/// Whether a `resources` entry is a remote target (Git or HTTP).
-fn is_remote(path: &str) -> bool {
+/// Whether a `resources` or `components` entry is a remote target (Git or
+/// HTTP).
+pub fn is_remote(path: &str) -> bool {
     path.contains("://")
         || path.starts_with("git@")
         || path.starts_with("github.com/")
@@ -248,12 +258,16 @@ impl<'a> Builder<'a> {
         let file = self.file_in(t, path, "openapi.path")?;
         let text = self.fs.read_to_string(&file)?;
         let doc = yaml::parse_value(&text, &file)?;
-        Schema::from_openapi_doc(&doc).map(Some).map_err(|e| e.in_file(file))
+        Schema::from_openapi_doc(&doc)
+            .map(Some)
+            .map_err(|e| e.in_file(file))
     }
 
     /// The schema patches use.
     fn schema(&self) -> &Schema {
-        self.custom_schema.as_ref().unwrap_or_else(|| Schema::builtin())
+        self.custom_schema
+            .as_ref()
+            .unwrap_or_else(|| Schema::builtin())
     }
 
     /// A file named in a kustomization: it must be inside the
@@ -317,21 +331,31 @@ impl<'a> Builder<'a> {
             let file = self.file_in(t, path, "configurations")?;
             let text = self.fs.read_to_string(&file)?;
             let doc = yaml::parse_value(&text, &file)?;
-            acc.config = Some(acc.config().merged_with(&doc).map_err(|e| e.in_file(file))?);
+            acc.config = Some(
+                acc.config()
+                    .merged_with(&doc)
+                    .map_err(|e| e.in_file(file))?,
+            );
         }
         for path in &k.crds {
             let file = self.file_in(t, path, "crds")?;
             let text = self.fs.read_to_string(&file)?;
             let docs = yaml::parse_documents(&text, &file)?;
-            acc.config = Some(acc.config().merged_with_crds(&docs).map_err(|e| e.in_file(file))?);
+            acc.config = Some(
+                acc.config()
+                    .merged_with_crds(&docs)
+                    .map_err(|e| e.in_file(file))?,
+            );
         }
         self.run_generators(t, acc)?;
         for entry in &k.components {
             let dir = fs::join(&t.dir, entry).map_err(|e| e.in_file(t.file.clone()))?;
             if !self.fs.is_dir(&dir) {
-                return Err(Error::new(format!("component '{entry}' is not a directory"))
-                    .in_file(t.file.clone())
-                    .at_field("components"));
+                return Err(
+                    Error::new(format!("component '{entry}' is not a directory"))
+                        .in_file(t.file.clone())
+                        .at_field("components"),
+                );
             }
             let comp = load_kustomization(self.fs, &dir)?;
             if comp.kust.kind != "Component" {
@@ -352,7 +376,12 @@ impl<'a> Builder<'a> {
 
     /// One `resources` entry: a file of objects, or a directory holding
     /// another kustomization.
-    fn accumulate_resource(&mut self, t: &Loaded, entry: &str, acc: &mut Accumulated) -> Result<()> {
+    fn accumulate_resource(
+        &mut self,
+        t: &Loaded,
+        entry: &str,
+        acc: &mut Accumulated,
+    ) -> Result<()> {
         if is_remote(entry) {
             return Err(Error::new(format!(
                 "remote resource '{entry}' is not supported yet: gyro renders from the checked-out tree only; vendor the base into the repository"
@@ -360,14 +389,18 @@ impl<'a> Builder<'a> {
             .in_file(t.file.clone())
             .at_field("resources"));
         }
-        let path = fs::join(&t.dir, entry).map_err(|e| e.in_file(t.file.clone()).at_field("resources"))?;
+        let path =
+            fs::join(&t.dir, entry).map_err(|e| e.in_file(t.file.clone()).at_field("resources"))?;
         if self.fs.is_file(&path) {
             let file = self.file_in(t, entry, "resources")?;
-            let origin = self.track_origin.then(|| Origin::File(relative(&self.root_dir, &file)));
-            for mut r in load_resources(self.fs, &file)? {
+            let origin = self
+                .track_origin
+                .then(|| Origin::File(relative(&self.root_dir, &file)));
+            let mut loaded = load_resources(self.fs, &file)?;
+            for r in &mut loaded {
                 r.origin.clone_from(&origin);
-                acc.resmap.append(r)?;
             }
+            acc.resmap.append_many(loaded)?;
             return Ok(());
         }
         if self.fs.is_dir(&path) {
@@ -382,9 +415,11 @@ impl<'a> Builder<'a> {
             let sub_acc = self.accumulate_target(&sub, Accumulated::new())?;
             return acc.absorb(sub_acc).map_err(|e| e.in_file(t.file.clone()));
         }
-        Err(Error::new(format!("resource '{entry}' not found: no such file or directory"))
-            .in_file(t.file.clone())
-            .at_field("resources"))
+        Err(Error::new(format!(
+            "resource '{entry}' not found: no such file or directory"
+        ))
+        .in_file(t.file.clone())
+        .at_field("resources"))
     }
 
     fn run_generators(&self, t: &Loaded, acc: &mut Accumulated) -> Result<()> {
@@ -402,10 +437,13 @@ impl<'a> Builder<'a> {
         for (kind, args) in entries {
             let mut r = generators::generate(self.fs, &t.dir, &t.file, kind, args, global)?;
             if self.track_origin {
-                r.origin = Some(self.builtin_origin(t, match kind {
-                    generators::GeneratorKind::ConfigMap => "ConfigMapGenerator",
-                    generators::GeneratorKind::Secret => "SecretGenerator",
-                }));
+                r.origin = Some(self.builtin_origin(
+                    t,
+                    match kind {
+                        generators::GeneratorKind::ConfigMap => "ConfigMapGenerator",
+                        generators::GeneratorKind::Secret => "SecretGenerator",
+                    },
+                ));
             }
             absorb_generated(&mut acc.resmap, r).map_err(|e| e.in_file(t.file.clone()))?;
         }
@@ -433,7 +471,10 @@ impl<'a> Builder<'a> {
     fn run_transformers(&self, t: &Loaded, acc: &mut Accumulated) -> Result<()> {
         let k = &t.kust;
         let in_file = |e: Error| e.in_file(t.file.clone());
-        let config = acc.config.as_ref().unwrap_or_else(|| TransformerConfig::builtin());
+        let config = acc
+            .config
+            .as_ref()
+            .unwrap_or_else(|| TransformerConfig::builtin());
         let resmap = &mut acc.resmap;
         let schema = self.schema();
         for (i, entry) in k.patches_strategic_merge.iter().enumerate() {
@@ -447,7 +488,9 @@ impl<'a> Builder<'a> {
         for (i, p) in k.patches.iter().enumerate() {
             let field = format!("patches[{i}]");
             let (text, file) = self.patch_text(t, &p.path, &p.patch, &field, false)?;
-            patches::apply(resmap, p, &text, &file, schema).map_err(|e| e.at_field(field.clone())).map_err(in_file)?;
+            patches::apply(resmap, p, &text, &file, schema)
+                .map_err(|e| e.at_field(field.clone()))
+                .map_err(in_file)?;
             self.ran(t, resmap, "PatchTransformer");
         }
         if !k.namespace.is_empty() {
@@ -455,39 +498,50 @@ impl<'a> Builder<'a> {
             self.ran(t, resmap, "NamespaceTransformer");
         }
         if !k.name_prefix.is_empty() {
-            transformers::prefix_suffix(resmap, &k.name_prefix, "", &config.name_prefix).map_err(in_file)?;
+            transformers::prefix_suffix(resmap, &k.name_prefix, "", &config.name_prefix)
+                .map_err(in_file)?;
             self.ran(t, resmap, "PrefixTransformer");
         }
         if !k.name_suffix.is_empty() {
-            transformers::prefix_suffix(resmap, "", &k.name_suffix, &config.name_suffix).map_err(in_file)?;
+            transformers::prefix_suffix(resmap, "", &k.name_suffix, &config.name_suffix)
+                .map_err(in_file)?;
             self.ran(t, resmap, "SuffixTransformer");
         }
         for label in &k.labels {
-            let specs = transformers::label_field_specs(label, config);
+            let specs = transformers::label_field_specs(label, config).map_err(in_file)?;
             transformers::labels(resmap, &label.pairs, &specs).map_err(in_file)?;
             self.ran(t, resmap, "LabelTransformer");
         }
         if !k.labels.is_empty() || !k.common_labels.is_empty() {
-            transformers::labels(resmap, &k.common_labels, &config.common_labels).map_err(in_file)?;
+            transformers::labels(resmap, &k.common_labels, &config.common_labels)
+                .map_err(in_file)?;
             self.ran(t, resmap, "LabelTransformer");
         }
         if !k.common_annotations.is_empty() {
-            transformers::labels_or_annotations(resmap, &k.common_annotations, &config.common_annotations)
-                .map_err(in_file)?;
+            transformers::labels_or_annotations(
+                resmap,
+                &k.common_annotations,
+                &config.common_annotations,
+            )
+            .map_err(in_file)?;
             self.ran(t, resmap, "AnnotationsTransformer");
         }
         for (i, p) in k.patches_json6902.iter().enumerate() {
             let field = format!("patchesJson6902[{i}]");
             let (text, file) = self.patch_text(t, &p.path, &p.patch, &field, false)?;
-            patches::json6902_legacy(resmap, p, &text, &file).map_err(|e| e.at_field(field.clone())).map_err(in_file)?;
+            patches::json6902_legacy(resmap, p, &text, &file)
+                .map_err(|e| e.at_field(field.clone()))
+                .map_err(in_file)?;
             self.ran(t, resmap, "PatchJson6902Transformer");
         }
         for r in &k.replicas {
-            replicas::apply_with_specs(resmap, std::slice::from_ref(r), &config.replicas).map_err(in_file)?;
+            replicas::apply_with_specs(resmap, std::slice::from_ref(r), &config.replicas)
+                .map_err(in_file)?;
             self.ran(t, resmap, "ReplicaCountTransformer");
         }
         for image in &k.images {
-            images::apply_with_specs(resmap, std::slice::from_ref(image), &config.images).map_err(in_file)?;
+            images::apply_with_specs(resmap, std::slice::from_ref(image), &config.images)
+                .map_err(in_file)?;
             self.ran(t, resmap, "ImageTagTransformer");
         }
         if !k.replacements.is_empty() {
@@ -558,28 +612,32 @@ pub(super) fn objects_from_documents(docs: Vec<Value>, file: &str) -> Result<Vec
             continue;
         }
         let Some(map) = doc.as_object() else {
-            return Err(Error::new("expected a Kubernetes object (a map), found a list or scalar").in_file(file));
+            return Err(
+                Error::new("expected a Kubernetes object (a map), found a list or scalar")
+                    .in_file(file),
+            );
         };
         let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind.is_empty() {
-            return Err(Error::new("missing kind in object").in_file(file).at_field("kind"));
+            return Err(Error::new("missing kind in object")
+                .in_file(file)
+                .at_field("kind"));
         }
-        if kind.ends_with("List") {
-            if let Some(items) = map.get("items") {
-                match items {
-                    Value::Array(items) => {
-                        for (i, item) in items.iter().enumerate().rev() {
-                            let _ = i;
-                            queue.push_front(item.clone());
-                        }
-                        continue;
+        if kind.ends_with("List")
+            && let Some(items) = map.get("items")
+        {
+            match items {
+                Value::Array(items) => {
+                    for item in items.iter().rev() {
+                        queue.push_front(item.clone());
                     }
-                    Value::Null => continue,
-                    _ => {
-                        return Err(Error::new(format!("expected array in {kind}/items"))
-                            .in_file(file)
-                            .at_field("items"));
-                    }
+                    continue;
+                }
+                Value::Null => continue,
+                _ => {
+                    return Err(Error::new(format!("expected array in {kind}/items"))
+                        .in_file(file)
+                        .at_field("items"));
                 }
             }
         }
@@ -589,9 +647,11 @@ pub(super) fn objects_from_documents(docs: Vec<Value>, file: &str) -> Result<Vec
             .and_then(Value::as_str)
             .unwrap_or("");
         if name.is_empty() && !kind.ends_with("List") {
-            return Err(Error::new(format!("missing metadata.name in {kind} object"))
-                .in_file(file)
-                .at_field("metadata.name"));
+            return Err(
+                Error::new(format!("missing metadata.name in {kind} object"))
+                    .in_file(file)
+                    .at_field("metadata.name"),
+            );
         }
         out.push(Resource::new(doc, file));
     }
@@ -667,12 +727,25 @@ fn refuse_unsupported(t: &Loaded) -> Result<()> {
             .in_file(t.file.clone())
             .at_field(field.to_string()))
     };
-    if !k.helm_charts.is_empty() || !k.helm_chart_inflation_generator.is_empty() || k.helm_globals.is_some() {
-        return refuse("helmCharts", "render the chart as a Helm source instead (Helm support is a separate renderer)");
+    if !k.helm_charts.is_empty()
+        || !k.helm_chart_inflation_generator.is_empty()
+        || k.helm_globals.is_some()
+    {
+        return refuse(
+            "helmCharts",
+            "render the chart as a Helm source instead (Helm support is a separate renderer)",
+        );
     }
-    for (field, list) in [("generators", &k.generators), ("transformers", &k.transformers), ("validators", &k.validators)] {
+    for (field, list) in [
+        ("generators", &k.generators),
+        ("transformers", &k.transformers),
+        ("validators", &k.validators),
+    ] {
         if !list.is_empty() {
-            return refuse(field, "kustomize plugins (exec, KRM functions and built-in plugin configs) are not run by gyro");
+            return refuse(
+                field,
+                "kustomize plugins (exec, KRM functions and built-in plugin configs) are not run by gyro",
+            );
         }
     }
     Ok(())

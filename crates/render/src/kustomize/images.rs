@@ -91,17 +91,84 @@ pub fn apply_with_specs(resmap: &mut ResMap, images: &[Image], specs: &[FieldSpe
 /// One `images` entry, ready to match.
 struct Rule<'a> {
     image: &'a Image,
-    pattern: Option<Regex>,
+    pattern: Option<NamePattern>,
+}
+
+/// kustomize matches an image field against the regular expression
+/// `^NAME(:TAG)?(@DIGEST)?$`, with NAME inserted as written (so it may hold
+/// regex syntax). Nearly every name is plain text, where `.` is the only
+/// special character (it matches any one character); those are matched by
+/// hand, which keeps a regex compilation per entry off every build.
+enum NamePattern {
+    Plain(Vec<char>),
+    Regex(Regex),
+}
+
+impl NamePattern {
+    fn new(name: &str) -> Option<NamePattern> {
+        let plain = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | ':'));
+        if plain {
+            return Some(NamePattern::Plain(name.chars().collect()));
+        }
+        Regex::new(&format!(
+            "^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$"
+        ))
+        .ok()
+        .map(NamePattern::Regex)
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            NamePattern::Regex(re) => re.is_match(s),
+            NamePattern::Plain(name) => {
+                let mut chars = s.chars();
+                for &want in name {
+                    match chars.next() {
+                        Some(c) if want == '.' || c == want => {}
+                        _ => return false,
+                    }
+                }
+                tag_and_digest(chars.as_str())
+            }
+        }
+    }
+}
+
+/// Whether `rest` is `(:TAG)?(@ALGO:HEX)?` as kustomize's pattern has it.
+fn tag_and_digest(rest: &str) -> bool {
+    let tag_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '{' | '}' | '-');
+    let mut rest = rest;
+    if let Some(r) = rest.strip_prefix(':') {
+        rest = r.trim_start_matches(tag_char);
+    }
+    let Some(digest) = rest.strip_prefix('@') else {
+        return rest.is_empty();
+    };
+    // ALGO: alphanumeric runs joined by one of `.+_-`, then `:` and the hex.
+    let Some((algo, hex)) = digest.split_once(':') else {
+        return false;
+    };
+    let mut prev_sep = true;
+    for c in algo.chars() {
+        if c.is_ascii_alphanumeric() {
+            prev_sep = false;
+        } else if matches!(c, '.' | '+' | '_' | '-') && !prev_sep {
+            prev_sep = true;
+        } else {
+            return false;
+        }
+    }
+    !algo.is_empty() && !prev_sep && hex.chars().all(tag_char)
 }
 
 impl<'a> Rule<'a> {
     fn new(image: &'a Image) -> Rule<'a> {
-        let pattern = Regex::new(&format!(
-            "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$",
-            image.name
-        ))
-        .ok();
-        Rule { image, pattern }
+        Rule {
+            image,
+            pattern: NamePattern::new(&image.name),
+        }
     }
 
     /// Rewrites an image field in place when it matches.
@@ -317,6 +384,40 @@ pub(crate) fn walk(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_names_match_as_the_regular_expression_does() {
+        let names = ["nginx", "registry.example.com/app", "host:5000/team/app", "a.b"];
+        let values = [
+            "nginx",
+            "nginx:1.25",
+            "nginx:1.25@sha256:abc123",
+            "nginx@sha256:abc123",
+            "nginx@sha256",
+            "nginx@sha-256:x",
+            "nginx@sha--256:x",
+            "nginx:{{tag}}",
+            "nginx-extra",
+            "nginx:1:2",
+            "registry.example.com/app:v1",
+            "registryXexampleYcom/app",
+            "host:5000/team/app@sha256:0f",
+            "aXb",
+            "a.b.c",
+            "",
+        ];
+        for name in names {
+            let plain = super::NamePattern::new(name).unwrap();
+            assert!(matches!(plain, super::NamePattern::Plain(_)));
+            let re = super::Regex::new(&format!(
+                "^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$"
+            ))
+            .unwrap();
+            for v in values {
+                assert_eq!(plain.is_match(v), re.is_match(v), "name {name:?}, value {v:?}");
+            }
+        }
+    }
+
     use super::*;
     use crate::kustomize::Kustomization;
     use crate::kustomize::generators::testutil::{build, find, write_tree};

@@ -56,8 +56,11 @@ pub fn parse(value: &Value) -> Result<Vec<Operation>> {
 pub fn apply(doc: &mut Value, ops: &[Operation]) -> Result<()> {
     for (i, op) in ops.iter().enumerate() {
         apply_one(doc, op).map_err(|e| {
-            Error::new(format!("{} operation on path '{}': {}", op.op, op.path, e.message))
-                .at_field(format!("[{i}]"))
+            Error::new(format!(
+                "{} operation on path '{}': {}",
+                op.op, op.path, e.message
+            ))
+            .at_field(format!("[{i}]"))
         })?;
     }
     Ok(())
@@ -72,7 +75,9 @@ fn apply_one(doc: &mut Value, op: &Operation) -> Result<()> {
             if op.path.is_empty() {
                 let v = value();
                 if !v.is_object() && !v.is_array() {
-                    return Err(Error::new("value must be an object or array to replace the document"));
+                    return Err(Error::new(
+                        "value must be an object or array to replace the document",
+                    ));
                 }
                 *doc = v;
                 return Ok(());
@@ -92,12 +97,18 @@ fn apply_one(doc: &mut Value, op: &Operation) -> Result<()> {
             }
         }
         "move" => {
-            let from = op.from.as_deref().ok_or_else(|| Error::new("move needs 'from'"))?;
+            let from = op
+                .from
+                .as_deref()
+                .ok_or_else(|| Error::new("move needs 'from'"))?;
             let v = remove(doc, from)?;
             add(doc, &op.path, v)
         }
         "copy" => {
-            let from = op.from.as_deref().ok_or_else(|| Error::new("copy needs 'from'"))?;
+            let from = op
+                .from
+                .as_deref()
+                .ok_or_else(|| Error::new("copy needs 'from'"))?;
             let v = get(doc, from)?.cloned().unwrap_or(Value::Null);
             add(doc, &op.path, v)
         }
@@ -147,7 +158,9 @@ fn index(key: &str, len: usize, for_add: bool) -> Result<usize> {
     let limit = if for_add { len_i + 1 } else { len_i };
     let idx = if i < 0 { i + limit } else { i };
     if idx < 0 || idx >= limit {
-        return Err(Error::new(format!("invalid index {i} (array has {len} elements)")));
+        return Err(Error::new(format!(
+            "invalid index {i} (array has {len} elements)"
+        )));
     }
     Ok(idx as usize)
 }
@@ -176,7 +189,7 @@ fn find_parent<'a>(doc: &'a mut Value, path: &str) -> Result<(&'a mut Value, Str
 fn get<'a>(doc: &'a mut Value, path: &str) -> Result<Option<&'a Value>> {
     let (parent, key) = find_parent(doc, path)?;
     match parent {
-        Value::Object(m) => Ok(m.get(&key).map(|v| &*v)),
+        Value::Object(m) => Ok(m.get(&key)),
         Value::Array(a) => {
             let i = index(&key, a.len(), false)?;
             Ok(Some(&a[i]))
@@ -236,13 +249,21 @@ mod tests {
 
     #[test]
     fn replace_of_a_missing_key_adds_it() {
-        let out = run(json!({"a": 1}), json!([{"op": "replace", "path": "/b", "value": 2}])).unwrap();
+        let out = run(
+            json!({"a": 1}),
+            json!([{"op": "replace", "path": "/b", "value": 2}]),
+        )
+        .unwrap();
         assert_eq!(out, json!({"a": 1, "b": 2}));
     }
 
     #[test]
     fn negative_indices_count_from_the_end() {
-        let out = run(json!({"l": [1, 2, 3]}), json!([{"op": "remove", "path": "/l/-1"}])).unwrap();
+        let out = run(
+            json!({"l": [1, 2, 3]}),
+            json!([{"op": "remove", "path": "/l/-1"}]),
+        )
+        .unwrap();
         assert_eq!(out, json!({"l": [1, 2]}));
     }
 
@@ -259,10 +280,23 @@ mod tests {
     #[test]
     fn failures_name_the_operation() {
         let err = run(json!({"l": [1]}), json!([{"op": "remove", "path": "/l/5"}])).unwrap_err();
-        assert!(err.to_string().contains("remove operation on path '/l/5'"), "{err}");
-        let err = run(json!({}), json!([{"op": "add", "path": "/a/b", "value": 1}])).unwrap_err();
+        assert!(
+            err.to_string().contains("remove operation on path '/l/5'"),
+            "{err}"
+        );
+        let err = run(
+            json!({}),
+            json!([{"op": "add", "path": "/a/b", "value": 1}]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("missing the path"), "{err}");
-        assert!(run(json!({"a": 1}), json!([{"op": "test", "path": "/a", "value": 2}])).is_err());
+        assert!(
+            run(
+                json!({"a": 1}),
+                json!([{"op": "test", "path": "/a", "value": 2}])
+            )
+            .is_err()
+        );
     }
 
     #[test]

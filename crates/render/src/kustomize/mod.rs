@@ -7,8 +7,8 @@
 //! annotations, namespace, prefix/suffix, images, replicas, replacements),
 //! fix name references, resolve vars and sort.
 
-pub mod builtins;
 mod build;
+pub mod builtins;
 pub mod fieldspec;
 pub mod generators;
 pub mod images;
@@ -16,14 +16,15 @@ pub mod json6902;
 pub mod kustomization;
 pub mod nameref;
 pub mod patches;
-pub mod selector;
-pub mod sort;
-pub mod transformers;
 pub mod replacements;
 pub mod replicas;
 pub mod resource;
+pub mod selector;
+pub mod sort;
+pub mod transformers;
 pub mod vars;
 
+pub use build::is_remote;
 pub use kustomization::Kustomization;
 pub use resource::{Gvk, ResId, ResMap, Resource};
 

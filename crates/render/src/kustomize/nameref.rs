@@ -17,12 +17,26 @@ use std::fmt::Write as _;
 
 use super::builtins::TransformerConfig;
 use super::fieldspec::{FieldSpec, split_path};
+use std::sync::OnceLock;
+
 use super::resource::{Gvk, ResId, ResMap, Resource, get_path};
 use crate::{Error, Result, Value};
 
 /// Rewrites every reference in `resmap` to a renamed object.
 pub fn fix(resmap: &mut ResMap, config: &TransformerConfig) -> Result<()> {
-    let rules = Rule::all(config);
+    // Only renamed objects are ever referred to by a new name.
+    if resmap.iter().all(|r| r.prev_ids.is_empty()) {
+        return Ok(());
+    }
+    // The built-in table's rules are split once per process, not per build.
+    static BUILTIN_RULES: OnceLock<Vec<Rule<'static>>> = OnceLock::new();
+    let custom;
+    let rules: &[Rule<'_>] = if std::ptr::eq(config, TransformerConfig::builtin()) {
+        BUILTIN_RULES.get_or_init(|| Rule::all(TransformerConfig::builtin()))
+    } else {
+        custom = Rule::all(config);
+        &custom
+    };
     let targets: Vec<Target> = resmap.iter().map(Target::new).collect();
     // A reference can only mean an object that once had the name it uses,
     // so candidates are looked up by previous name (in build order).
@@ -99,9 +113,8 @@ impl<'c> Rule<'c> {
 /// What matching needs to know about a resource, read before any field is
 /// rewritten (the rewrites never touch names, kinds or namespaces).
 struct Target {
-    name: String,
-    namespace: String,
-    kind: String,
+    /// The current id.
+    id: ResId,
     cluster_scoped: bool,
     /// The current effective namespace (`default` for none).
     ns: String,
@@ -113,7 +126,6 @@ struct Target {
     prev: Vec<ResId>,
     prefixes: Vec<String>,
     suffixes: Vec<String>,
-    id: ResId,
 }
 
 impl Target {
@@ -138,9 +150,6 @@ impl Target {
             None => Some(id.effective_namespace().to_string()),
         };
         Target {
-            name: id.name.clone(),
-            namespace: id.namespace.clone(),
-            kind: id.gvk.kind.clone(),
             cluster_scoped: id.gvk.is_cluster_scoped(),
             ns: id.effective_namespace().to_string(),
             orig_ns,
@@ -160,7 +169,7 @@ impl Target {
 
     /// Whether this object was renamed with the same trailing prefixes and
     /// suffixes as `r`. With `allow_empty`, a side without any matches.
-    fn affixes_match(&self, r: &Referrer, allow_empty: bool) -> bool {
+    fn affixes_match(&self, r: &Target, allow_empty: bool) -> bool {
         let fits = |a: &[String], b: &[String]| {
             (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b)
         };
@@ -179,22 +188,20 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
 }
 
 /// The object whose fields are being rewritten.
-struct Referrer {
-    cluster_scoped: bool,
-    ns: String,
+struct Referrer<'t> {
+    /// Its id, namespace and affixes.
+    me: &'t Target,
     /// For a RoleBinding: the namespaces its ServiceAccount subjects name,
     /// where it may refer to objects outside its own namespace.
     subject_namespaces: HashSet<String>,
     /// The kind a RoleBinding's `roleRef` names (group and kind), if any.
     role_ref: Option<Gvk>,
-    prefixes: Vec<String>,
-    suffixes: Vec<String>,
 }
 
-impl Referrer {
-    fn new(r: &Resource, t: &Target) -> Result<Referrer> {
+impl<'t> Referrer<'t> {
+    fn new(r: &Resource, t: &'t Target) -> Result<Referrer<'t>> {
         let mut subject_namespaces = HashSet::new();
-        if t.kind == "RoleBinding"
+        if t.id.gvk.kind == "RoleBinding"
             && let Some(Value::Array(subjects)) = get_path(&r.obj, &["subjects"])
         {
             for subject in subjects.iter().filter_map(Value::as_object) {
@@ -223,12 +230,9 @@ impl Referrer {
             })
         });
         Ok(Referrer {
-            cluster_scoped: t.cluster_scoped,
-            ns: t.ns.clone(),
+            me: t,
             subject_namespaces,
             role_ref,
-            prefixes: t.prefixes.clone(),
-            suffixes: t.suffixes.clone(),
         })
     }
 
@@ -236,17 +240,20 @@ impl Referrer {
     /// objects, objects of its own namespace and, for a RoleBinding, those
     /// in its ServiceAccount subjects' namespaces.
     fn may_refer_to(&self, t: &Target) -> bool {
-        self.cluster_scoped
+        self.me.cluster_scoped
             || t.cluster_scoped
-            || t.ns == self.ns
-            || self.subject_namespaces.contains(&t.namespace)
+            || t.ns == self.me.ns
+            || self.subject_namespaces.contains(&t.id.namespace)
     }
 
     /// The finer namespace rule applied after the name matched. Service
     /// accounts are exempt (RoleBinding subjects may name other
     /// namespaces).
     fn same_namespace(&self, t: &Target) -> bool {
-        self.cluster_scoped || t.cluster_scoped || t.kind == "ServiceAccount" || t.ns == self.ns
+        self.me.cluster_scoped
+            || t.cluster_scoped
+            || t.id.gvk.kind == "ServiceAccount"
+            || t.ns == self.me.ns
     }
 }
 
@@ -259,7 +266,7 @@ enum Sameness {
 
 struct Fixer<'a, 'c> {
     rule: &'a Rule<'c>,
-    referrer: &'a Referrer,
+    referrer: &'a Referrer<'a>,
     targets: &'a [Target],
     by_prev_name: &'a HashMap<&'a str, Vec<usize>>,
 }
@@ -332,9 +339,9 @@ impl<'a> Fixer<'a, '_> {
     fn fix_scalar(&mut self, node: &mut Value, trail: &str) -> Result<()> {
         let old = scalar_text(node);
         if let Some(t) = self.select(&old, |_| true, Sameness::Names, trail)?
-            && t.name != old
+            && t.id.name != old
         {
-            *node = Value::String(t.name.clone());
+            *node = Value::String(t.id.name.clone());
         }
         Ok(())
     }
@@ -369,12 +376,15 @@ impl<'a> Fixer<'a, '_> {
             }
         };
         let Some(t) = found else { return Ok(()) };
-        if t.name == old && t.namespace.is_empty() {
+        if t.id.name == old && t.id.namespace.is_empty() {
             return Ok(());
         }
-        map.insert("name".to_string(), Value::String(t.name.clone()));
-        if !t.namespace.is_empty() {
-            map.insert("namespace".to_string(), Value::String(t.namespace.clone()));
+        map.insert("name".to_string(), Value::String(t.id.name.clone()));
+        if !t.id.namespace.is_empty() {
+            map.insert(
+                "namespace".to_string(),
+                Value::String(t.id.namespace.clone()),
+            );
         }
         Ok(())
     }
@@ -410,18 +420,18 @@ impl<'a> Fixer<'a, '_> {
         if found.len() == 1 {
             return Ok(found.pop());
         }
-        found.retain(|t| t.affixes_match(self.referrer, true));
+        found.retain(|t| t.affixes_match(self.referrer.me, true));
         if found.len() > 1 {
-            found.retain(|t| t.affixes_match(self.referrer, false));
+            found.retain(|t| t.affixes_match(self.referrer.me, false));
         }
         let Some(first) = found.first().copied() else {
             return Ok(None);
         };
         let same = found.iter().all(|t| {
-            t.name == first.name
+            t.id.name == first.id.name
                 && match sameness {
                     Sameness::Names => true,
-                    Sameness::NamesAndNamespaces => t.namespace == first.namespace,
+                    Sameness::NamesAndNamespaces => t.id.namespace == first.id.namespace,
                 }
         });
         if same {
@@ -1286,6 +1296,38 @@ spec:
                         "namePrefix: o-\nresources: [base, r.yaml]\n",
                     ),
                     ("r.yaml", OVERLAY_POD),
+                ],
+            ),
+            (
+                "generator merged in an overlay",
+                vec![
+                    (
+                        "base/kustomization.yaml",
+                        "resources: [r.yaml]\nconfigMapGenerator: [{name: env, literals: [a=b]}]\n\
+                         secretGenerator: [{name: creds, literals: [p=q]}]\n",
+                    ),
+                    ("base/r.yaml", generated),
+                    (
+                        "kustomization.yaml",
+                        "namePrefix: o-\nresources: [base]\n\
+                         configMapGenerator: [{name: env, behavior: merge, literals: [c=d]}]\n",
+                    ),
+                ],
+            ),
+            (
+                "component with a generator",
+                vec![
+                    (
+                        "comp/kustomization.yaml",
+                        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n\
+                      secretGenerator: [{name: creds, literals: [x=y]}]\n",
+                    ),
+                    (
+                        "kustomization.yaml",
+                        "nameSuffix: -x\nresources: [r.yaml]\ncomponents: [comp]\n\
+                         configMapGenerator: [{name: env, literals: [a=b]}]\n",
+                    ),
+                    ("r.yaml", generated),
                 ],
             ),
             (

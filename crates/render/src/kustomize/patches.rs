@@ -8,15 +8,21 @@
 //! allow a change.
 
 use super::build::objects_from_documents;
-use super::kustomization::{Patch, PatchOptions};
 use super::json6902::{self, Operation};
+use super::kustomization::{Patch, PatchOptions};
 use super::resource::{ResMap, Resource};
 use super::selector;
 use crate::schema::Schema;
 use crate::{Error, Result, Value, smp, yaml};
 
 /// One `patches` entry with its text already read.
-pub fn apply(resmap: &mut ResMap, p: &Patch, text: &str, file: &str, schema: &Schema) -> Result<()> {
+pub fn apply(
+    resmap: &mut ResMap,
+    p: &Patch,
+    text: &str,
+    file: &str,
+    schema: &Schema,
+) -> Result<()> {
     let options = p.options.clone().unwrap_or_default();
     match parse_patch(text, file)? {
         Parsed::Json(ops) => {
@@ -24,12 +30,16 @@ pub fn apply(resmap: &mut ResMap, p: &Patch, text: &str, file: &str, schema: &Sc
                 return Err(Error::new("a JSON 6902 patch needs a 'target'"));
             };
             let selected = selector::select(resmap, target)?;
+            let mut renamed = false;
             for i in selected {
                 let r = &mut resmap.resources[i];
                 r.store_previous_id();
-                apply_json6902(r, &ops)?;
+                renamed |= apply_json6902(r, &ops)?;
             }
-            check_unique_ids(resmap)
+            if renamed {
+                resmap.check_unique_ids()?;
+            }
+            Ok(())
         }
         Parsed::Strategic(patches) => match &p.target {
             Some(target) => {
@@ -56,7 +66,12 @@ pub fn apply(resmap: &mut ResMap, p: &Patch, text: &str, file: &str, schema: &Sc
 
 /// A `patchesStrategicMerge` entry: every document patches the object with
 /// its id.
-pub fn strategic_merge_by_id(resmap: &mut ResMap, text: &str, file: &str, schema: &Schema) -> Result<()> {
+pub fn strategic_merge_by_id(
+    resmap: &mut ResMap,
+    text: &str,
+    file: &str,
+    schema: &Schema,
+) -> Result<()> {
     let docs = yaml::parse_documents(text, file)?;
     let patches = objects_from_documents(docs, file)?;
     if patches.is_empty() {
@@ -80,10 +95,14 @@ pub fn json6902_legacy(resmap: &mut ResMap, p: &Patch, text: &str, file: &str) -
     if ops.is_empty() {
         return Err(Error::new("patch appears to be empty").in_file(file));
     }
+    let mut renamed = false;
     for i in selector::select(resmap, target)? {
-        apply_json6902(&mut resmap.resources[i], &ops)?;
+        renamed |= apply_json6902(&mut resmap.resources[i], &ops)?;
     }
-    check_unique_ids(resmap)
+    if renamed {
+        resmap.check_unique_ids()?;
+    }
+    Ok(())
 }
 
 enum Parsed {
@@ -102,8 +121,13 @@ fn parse_patch(text: &str, file: &str) -> Result<Parsed> {
     if docs.len() == 1 && docs[0].is_array() {
         return Ok(Parsed::Json(ops_from_value(docs[0].clone(), file)?));
     }
-    let patches = objects_from_documents(docs, file)
-        .map_err(|e| Error::new(format!("unable to parse the patch as a strategic merge or JSON 6902 patch: {}", e.message)).in_file(file))?;
+    let patches = objects_from_documents(docs, file).map_err(|e| {
+        Error::new(format!(
+            "unable to parse the patch as a strategic merge or JSON 6902 patch: {}",
+            e.message
+        ))
+        .in_file(file)
+    })?;
     Ok(Parsed::Strategic(patches))
 }
 
@@ -119,9 +143,16 @@ fn ops_from_value(value: Value, file: &str) -> Result<Vec<Operation>> {
 /// Applies JSON patch operations as kustomize does: the object it patches
 /// carries kustomize's internal annotations when it has build bookkeeping,
 /// so `metadata.annotations` exists for the patch to add to; afterwards the
-/// annotations are written back (an empty map disappears).
-fn apply_json6902(r: &mut Resource, ops: &[Operation]) -> Result<()> {
+/// annotations are written back (an empty map disappears). Returns whether
+/// the object's id changed.
+fn apply_json6902(r: &mut Resource, ops: &[Operation]) -> Result<bool> {
     let describe = r.describe();
+    let before = (
+        r.name().to_string(),
+        r.namespace().to_string(),
+        r.kind().to_string(),
+        r.str_at(&["apiVersion"]).to_string(),
+    );
     if r.has_build_annotations()
         && let Some(Value::Object(meta)) = r.obj.get_mut("metadata")
         && !meta.get("annotations").is_some_and(Value::is_object)
@@ -130,11 +161,19 @@ fn apply_json6902(r: &mut Resource, ops: &[Operation]) -> Result<()> {
     }
     json6902::apply(&mut r.obj, ops).map_err(|e| e.for_object(describe))?;
     super::resource::normalize_annotations(&mut r.obj);
-    Ok(())
+    Ok(before.0 != r.name()
+        || before.1 != r.namespace()
+        || before.2 != r.kind()
+        || before.3 != r.str_at(&["apiVersion"]))
 }
 
 /// Applies a strategic merge patch to the one object with the patch's id.
-fn strategic_merge_one(resmap: &mut ResMap, patch: &Resource, options: &PatchOptions, schema: &Schema) -> Result<()> {
+fn strategic_merge_one(
+    resmap: &mut ResMap,
+    patch: &Resource,
+    options: &PatchOptions,
+    schema: &Schema,
+) -> Result<()> {
     let id = patch.orig_id();
     let found = resmap.find_by_any_id(&id);
     match found.as_slice() {
@@ -160,7 +199,11 @@ fn apply_smp_to(
     let mut deleted = Vec::new();
     for &i in selected {
         let r = &mut resmap.resources[i];
-        let (name, ns, kind) = (r.name().to_string(), r.namespace().to_string(), r.kind().to_string());
+        let (name, ns, kind) = (
+            r.name().to_string(),
+            r.namespace().to_string(),
+            r.kind().to_string(),
+        );
         if options.allow_name_change || options.allow_kind_change {
             r.store_previous_id();
         }
@@ -191,7 +234,7 @@ fn apply_smp_to(
         }
     }
     if options.allow_name_change || options.allow_kind_change {
-        check_unique_ids(resmap)?;
+        resmap.check_unique_ids()?;
     }
     if !deleted.is_empty() {
         let mut i = 0;
@@ -200,21 +243,6 @@ fn apply_smp_to(
             i += 1;
             keep
         });
-    }
-    Ok(())
-}
-
-/// Fails when a patch has renamed an object onto another one's id.
-fn check_unique_ids(resmap: &ResMap) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    for r in resmap.iter() {
-        let id = r.cur_id();
-        let key = (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string());
-        if !seen.insert(key) {
-            return Err(Error::new(format!(
-                "the patch renames an object to an id that is already taken: {id}"
-            )));
-        }
     }
     Ok(())
 }

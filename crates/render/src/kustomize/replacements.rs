@@ -21,7 +21,8 @@
 //!   must read as an int (else the build fails, as kustomize's does). A
 //!   field created by `create: true` or a `sourceValue` placed whole is typed
 //!   by how its text reads in YAML (`"3"` becomes the number 3). A map or
-//!   list target is replaced whole.
+//!   list target is replaced whole. The object's own annotations end as
+//!   text, as kustomize leaves them.
 //! - A path that runs into a string holding JSON (`data.[cfg.json].a.b`)
 //!   edits inside it and writes the JSON back as kustomize does (keys
 //!   sorted, Go's escaping). The same inside YAML text is refused, since its
@@ -80,8 +81,7 @@ pub fn load(
             .at_field(at()));
         }
         let text = fs.read_to_string(&file)?;
-        let doc: Value = serde_saphyr::from_str(&text)
-            .map_err(|e| Error::new(format!("invalid YAML: {e}")).in_file(file.as_str()))?;
+        let doc: Value = crate::yaml::parse_value(&text, &file)?;
         match doc {
             Value::Array(items) => {
                 for (j, item) in items.into_iter().enumerate() {
@@ -1732,7 +1732,17 @@ spec:
     fn annotations_end_as_text() {
         check(
             TYPES,
+            // (Labels hold no float here: the value model keeps no
+            // float's original text.)
             r#"
+- source: {kind: Deployment, fieldPath: metadata.labels}
+  targets:
+  - select: {kind: Deployment}
+    fieldPaths: [metadata.annotations.m]
+    options: {create: true}
+  - select: {kind: ConfigMap}
+    fieldPaths: [metadata.annotations]
+    options: {create: true}
 - sourceValue: "1.50"
   targets:
   - select: {kind: Deployment}
@@ -1741,15 +1751,7 @@ spec:
 - source: {kind: Deployment, fieldPath: spec.replicas}
   targets:
   - select: {kind: Deployment}
-    fieldPaths: [metadata.annotations.r, spec.template.metadata.annotations.r]
-    options: {create: true}
-- source: {kind: Deployment, fieldPath: metadata.labels}
-  targets:
-  - select: {kind: Deployment}
-    fieldPaths: [metadata.annotations.m]
-    options: {create: true}
-  - select: {kind: ConfigMap}
-    fieldPaths: [metadata.annotations]
+    fieldPaths: [metadata.annotations.r, spec.template.metadata.annotations.r, metadata.labels.r]
     options: {create: true}
 "#,
             &[],

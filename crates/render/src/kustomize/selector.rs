@@ -15,22 +15,49 @@ use crate::{Error, Result, Value};
 /// A [`Selector`] ready to match.
 #[derive(Debug)]
 pub struct Compiled {
-    group: Option<Regex>,
-    version: Option<Regex>,
-    kind: Option<Regex>,
-    name: Option<Regex>,
-    namespace: Option<Regex>,
+    group: Option<Pattern>,
+    version: Option<Pattern>,
+    kind: Option<Pattern>,
+    name: Option<Pattern>,
+    namespace: Option<Pattern>,
     labels: Vec<Requirement>,
     annotations: Vec<Requirement>,
 }
 
-fn anchored(field: &str, pattern: &str) -> Result<Option<Regex>> {
+/// An anchored pattern. Most selectors name one object or kind literally;
+/// those compare as strings, which saves compiling a regular expression
+/// for every patch.
+#[derive(Debug)]
+enum Pattern {
+    Literal(String),
+    Regex(Regex),
+}
+
+impl Pattern {
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Pattern::Literal(l) => l == s,
+            Pattern::Regex(re) => re.is_match(s),
+        }
+    }
+}
+
+fn anchored(field: &str, pattern: &str) -> Result<Option<Pattern>> {
     if pattern.is_empty() {
         return Ok(None);
     }
+    // Characters that mean themselves in a regular expression.
+    let literal = pattern.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | ':' | '@' | '=' | ',' | '~')
+    });
+    if literal {
+        return Ok(Some(Pattern::Literal(pattern.to_string())));
+    }
     Regex::new(&format!("^(?:{pattern})$"))
-        .map(Some)
-        .map_err(|e| Error::new(format!("invalid regular expression '{pattern}': {e}")).at_field(field))
+        .map(|re| Some(Pattern::Regex(re)))
+        .map_err(|e| {
+            Error::new(format!("invalid regular expression '{pattern}': {e}")).at_field(field)
+        })
 }
 
 impl Compiled {
@@ -41,26 +68,60 @@ impl Compiled {
             kind: anchored("kind", &s.kind)?,
             name: anchored("name", &s.name)?,
             namespace: anchored("namespace", &s.namespace)?,
-            labels: parse_label_selector(&s.label_selector).map_err(|e| e.at_field("labelSelector"))?,
+            labels: parse_label_selector(&s.label_selector)
+                .map_err(|e| e.at_field("labelSelector"))?,
             annotations: parse_label_selector(&s.annotation_selector)
                 .map_err(|e| e.at_field("annotationSelector"))?,
         })
     }
 
+    /// Runs for every object and every patch, so it borrows rather than
+    /// building ids.
     pub fn matches(&self, r: &Resource) -> bool {
-        let cur = r.cur_id();
-        let org = r.orig_id();
-        let ok = |re: &Option<Regex>, a: &str, b: &str| {
-            re.as_ref().is_none_or(|re| re.is_match(a) || re.is_match(b))
+        let ok = |re: &Option<Pattern>, a: &str, b: &str| {
+            re.as_ref()
+                .is_none_or(|re| re.is_match(a) || re.is_match(b))
         };
-        let gvk = r.gvk();
-        ok(&self.namespace, org.effective_namespace(), cur.effective_namespace())
-            && ok(&self.name, &org.name, &cur.name)
-            && ok(&self.group, &gvk.group, &gvk.group)
-            && ok(&self.version, &gvk.version, &gvk.version)
-            && ok(&self.kind, &gvk.kind, &gvk.kind)
-            && self.labels.iter().all(|q| q.matches(&r.labels()))
-            && self.annotations.iter().all(|q| q.matches(&r.annotations()))
+        let org = r.prev_ids.first();
+        let cur_name = r.name();
+        let org_name = org.map_or(cur_name, |o| o.name.as_str());
+        if !ok(&self.name, org_name, cur_name) {
+            return false;
+        }
+        let api_version = r.str_at(&["apiVersion"]);
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let kind = r.kind();
+        if !(ok(&self.group, group, group)
+            && ok(&self.version, version, version)
+            && ok(&self.kind, kind, kind))
+        {
+            return false;
+        }
+        if self.namespace.is_some() {
+            let cur = r.cur_id();
+            let org = org.cloned().unwrap_or_else(|| cur.clone());
+            if !ok(
+                &self.namespace,
+                org.effective_namespace(),
+                cur.effective_namespace(),
+            ) {
+                return false;
+            }
+        }
+        let meta_map = |key: &str| {
+            r.obj
+                .get("metadata")
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_object)
+        };
+        let empty = serde_json::Map::new();
+        self.labels
+            .iter()
+            .all(|q| q.matches(meta_map("labels").unwrap_or(&empty)))
+            && self
+                .annotations
+                .iter()
+                .all(|q| q.matches(meta_map("annotations").unwrap_or(&empty)))
     }
 }
 
@@ -142,13 +203,22 @@ fn parse_requirement(part: &str) -> Result<Requirement> {
         return Ok(Requirement::NotExists(key.trim().to_string()));
     }
     if let Some((k, v)) = part.split_once("!=") {
-        return Ok(Requirement::NotEquals(k.trim().to_string(), v.trim().to_string()));
+        return Ok(Requirement::NotEquals(
+            k.trim().to_string(),
+            v.trim().to_string(),
+        ));
     }
     if let Some((k, v)) = part.split_once("==") {
-        return Ok(Requirement::Equals(k.trim().to_string(), v.trim().to_string()));
+        return Ok(Requirement::Equals(
+            k.trim().to_string(),
+            v.trim().to_string(),
+        ));
     }
     if let Some((k, v)) = part.split_once('=') {
-        return Ok(Requirement::Equals(k.trim().to_string(), v.trim().to_string()));
+        return Ok(Requirement::Equals(
+            k.trim().to_string(),
+            v.trim().to_string(),
+        ));
     }
     if let Some((k, v)) = part.split_once(" notin ") {
         let (k, vs) = set(k, v)?;
@@ -172,7 +242,10 @@ mod tests {
     fn parses_every_requirement_form() {
         let r = parse_label_selector("a=b, c!=d,e in (x, y),f notin (z),g,!h").unwrap();
         assert_eq!(r.len(), 6);
-        assert_eq!(r[2], Requirement::In("e".into(), vec!["x".into(), "y".into()]));
+        assert_eq!(
+            r[2],
+            Requirement::In("e".into(), vec!["x".into(), "y".into()])
+        );
         assert_eq!(r[5], Requirement::NotExists("h".into()));
     }
 }

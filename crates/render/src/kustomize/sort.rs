@@ -36,7 +36,10 @@ const ORDER_FIRST: [&str; 22] = [
     "PodDisruptionBudget",
 ];
 
-const ORDER_LAST: [&str; 2] = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
+const ORDER_LAST: [&str; 2] = [
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
 
 /// Sorts the build output as the root kustomization's `sortOptions` ask.
 pub fn apply(resmap: &mut ResMap, options: Option<&SortOptions>) -> Result<()> {
@@ -97,7 +100,10 @@ fn compare(a: &ResId, b: &ResId, rank: &HashMap<&str, i64>) -> Ordering {
         let (sa, sb) = (gvk_sort_string(&a.gvk), gvk_sort_string(&b.gvk));
         // Namespaces of the core group sort after other groups' kinds
         // named Namespace: kustomize's rule, kept for identical output.
-        if a.gvk.kind == "Namespace" && b.gvk.kind == "Namespace" && (a.gvk.group.is_empty() || b.gvk.group.is_empty()) {
+        if a.gvk.kind == "Namespace"
+            && b.gvk.kind == "Namespace"
+            && (a.gvk.group.is_empty() || b.gvk.group.is_empty())
+        {
             return sb.cmp(&sa);
         }
         return sa.cmp(&sb);
@@ -110,7 +116,12 @@ fn or<'a>(s: &'a str, empty: &'a str) -> &'a str {
 }
 
 fn gvk_sort_string(g: &Gvk) -> String {
-    format!("{}_{}_{}", or(&g.group, "~G"), or(&g.version, "~V"), or(&g.kind, "~K"))
+    format!(
+        "{}_{}_{}",
+        or(&g.group, "~G"),
+        or(&g.version, "~V"),
+        or(&g.kind, "~K")
+    )
 }
 
 fn id_sort_string(id: &ResId) -> String {

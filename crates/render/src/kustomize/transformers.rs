@@ -4,16 +4,36 @@
 
 use std::collections::BTreeMap;
 
-use super::builtins::TransformerConfig;
+use super::builtins::{TransformerConfig, merge_field_specs};
 use super::fieldspec::{FieldSpec, Leaf, split_path, visit};
 use super::kustomization::Label;
 use super::resource::{Gvk, Origin, ResMap, Resource};
 use crate::{Error, Result, Value};
 
+/// A field spec with its selector and path split once, not per object.
+struct Prepared<'a> {
+    spec: &'a FieldSpec,
+    gvk: Gvk,
+    path: Vec<String>,
+}
+
+fn prepare(specs: &[FieldSpec]) -> Vec<Prepared<'_>> {
+    specs
+        .iter()
+        .map(|spec| Prepared {
+            spec,
+            gvk: spec.gvk(),
+            path: spec.segments(),
+        })
+        .collect()
+}
+
 /// Sets `namespace` on every namespaced object and on the fields that name
 /// a namespace (RoleBinding subjects named `default`, webhook and
 /// APIService service references, ...).
 pub fn namespace(resmap: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<()> {
+    let specs = prepare(specs);
+    let meta_ns = split_path("metadata/namespace");
     for r in resmap.iter_mut() {
         if r.obj.as_object().is_none_or(|m| m.is_empty()) {
             continue;
@@ -26,23 +46,28 @@ pub fn namespace(resmap: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<(
             Ok(())
         };
         if !gvk.is_cluster_scoped() {
-            visit(&mut r.obj, &split_path("metadata/namespace"), Some(Leaf::Scalar), set)
+            visit(&mut r.obj, &meta_ns, Some(Leaf::Scalar), set)
                 .map_err(|e| e.for_object(describe_owned(&r.obj)))?;
         }
         let binding = gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding";
         if binding {
             set_default_subjects_namespace(&mut r.obj, ns);
         }
-        for spec in specs {
+        for Prepared {
+            spec,
+            gvk: sel,
+            path,
+        } in &specs
+        {
             if spec.path == "metadata/namespace"
                 || (spec.path == "metadata/name" && api_version != "v1")
                 || (binding && spec.path == "subjects/namespace" && is_binding_kind(&spec.kind))
-                || !spec.gvk().selects(&gvk)
+                || !sel.selects(&gvk)
             {
                 continue;
             }
             let create = spec.create.then_some(Leaf::Scalar);
-            visit(&mut r.obj, &spec.segments(), create, set).map_err(|e| {
+            visit(&mut r.obj, path, create, set).map_err(|e| {
                 e.for_object(describe_owned(&r.obj))
                     .at_field(spec.path.replace('/', "."))
             })?;
@@ -52,7 +77,11 @@ pub fn namespace(resmap: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<(
     let mut seen = std::collections::HashSet::new();
     for r in resmap.iter() {
         let id = r.cur_id();
-        let key = (id.gvk.clone(), id.name.clone(), id.effective_namespace().to_string());
+        let key = (
+            id.gvk.clone(),
+            id.name.clone(),
+            id.effective_namespace().to_string(),
+        );
         if !seen.insert(key) {
             return Err(Error::new(format!(
                 "namespace transformation produces an id conflict: more than one {id}"
@@ -95,14 +124,20 @@ fn skips_prefix(gvk: &Gvk) -> bool {
 /// Adds `prefix` and `suffix` to names at the field specs' paths
 /// (`metadata/name` of every kind but a few, by default), recording the
 /// rename so references can follow.
-pub fn prefix_suffix(resmap: &mut ResMap, prefix: &str, suffix: &str, specs: &[FieldSpec]) -> Result<()> {
+pub fn prefix_suffix(
+    resmap: &mut ResMap,
+    prefix: &str,
+    suffix: &str,
+    specs: &[FieldSpec],
+) -> Result<()> {
+    let specs = prepare(specs);
     for r in resmap.iter_mut() {
         let org = r.orig_id();
         if skips_prefix(&org.gvk) {
             continue;
         }
-        for spec in specs {
-            if !spec.gvk().selects(&org.gvk) {
+        for Prepared { spec, gvk, path } in &specs {
+            if !gvk.selects(&org.gvk) {
                 continue;
             }
             if spec.path == "metadata/name" {
@@ -115,8 +150,7 @@ pub fn prefix_suffix(resmap: &mut ResMap, prefix: &str, suffix: &str, specs: &[F
                 r.store_previous_id();
             }
             let create = spec.create.then_some(Leaf::Scalar);
-            let describe = r.describe();
-            visit(&mut r.obj, &spec.segments(), create, &mut |v| {
+            visit(&mut r.obj, path, create, &mut |v| {
                 let cur = match &*v {
                     Value::String(s) => s.clone(),
                     Value::Null => String::new(),
@@ -125,52 +159,44 @@ pub fn prefix_suffix(resmap: &mut ResMap, prefix: &str, suffix: &str, specs: &[F
                 *v = Value::String(format!("{prefix}{cur}{suffix}"));
                 Ok(())
             })
-            .map_err(|e| e.for_object(describe).at_field(spec.path.replace('/', ".")))?;
+            .map_err(|e| {
+                e.for_object(super::resource::describe(&r.obj))
+                    .at_field(spec.path.replace('/', "."))
+            })?;
         }
     }
     Ok(())
 }
 
 /// The field specs one `labels` entry writes to.
-pub fn label_field_specs(label: &Label, config: &TransformerConfig) -> Vec<FieldSpec> {
+pub fn label_field_specs(label: &Label, config: &TransformerConfig) -> Result<Vec<FieldSpec>> {
     let mut specs = label.field_specs.clone();
-    merge_specs(&mut specs, &config.labels);
+    merge_field_specs(&mut specs, &config.labels)?;
     if label.include_selectors {
-        merge_specs(&mut specs, &config.common_labels);
+        merge_field_specs(&mut specs, &config.common_labels)?;
     } else {
         if label.include_templates {
-            merge_specs(&mut specs, &config.template_labels);
+            merge_field_specs(&mut specs, &config.template_labels)?;
         }
         if label.include_volume_claim_templates {
-            merge_specs(&mut specs, &config.volume_claim_template_labels);
+            merge_field_specs(&mut specs, &config.volume_claim_template_labels)?;
         }
-        merge_specs(
-            &mut specs,
-            &[FieldSpec {
-                path: "metadata/labels".to_string(),
-                create: true,
-                ..FieldSpec::default()
-            }],
-        );
+        let metadata = FieldSpec {
+            path: "metadata/labels".to_string(),
+            create: true,
+            ..FieldSpec::default()
+        };
+        merge_field_specs(&mut specs, std::slice::from_ref(&metadata))?;
     }
-    specs
-}
-
-/// Adds specs not already present (same kind and path), as kustomize's
-/// `FsSlice.MergeAll` does.
-fn merge_specs(into: &mut Vec<FieldSpec>, more: &[FieldSpec]) {
-    for s in more {
-        let dup = into
-            .iter()
-            .any(|x| x.gvk() == s.gvk() && x.path == s.path);
-        if !dup {
-            into.push(s.clone());
-        }
-    }
+    Ok(specs)
 }
 
 /// Sets `labels` at the field specs' paths (maps created where allowed).
-pub fn labels(resmap: &mut ResMap, labels: &BTreeMap<String, String>, specs: &[FieldSpec]) -> Result<()> {
+pub fn labels(
+    resmap: &mut ResMap,
+    labels: &BTreeMap<String, String>,
+    specs: &[FieldSpec],
+) -> Result<()> {
     labels_or_annotations(resmap, labels, specs)
 }
 
@@ -183,21 +209,30 @@ pub fn labels_or_annotations(
     if pairs.is_empty() {
         return Ok(());
     }
+    let specs = prepare(specs);
     for r in resmap.iter_mut() {
-        set_pairs(r, pairs, specs)?;
+        set_pairs(r, pairs, &specs)?;
     }
     Ok(())
 }
 
-fn set_pairs(r: &mut Resource, pairs: &BTreeMap<String, String>, specs: &[FieldSpec]) -> Result<()> {
+fn set_pairs(
+    r: &mut Resource,
+    pairs: &BTreeMap<String, String>,
+    specs: &[Prepared<'_>],
+) -> Result<()> {
     let gvk = r.gvk();
-    let describe = r.describe();
-    for spec in specs {
-        if !spec.gvk().selects(&gvk) {
+    for Prepared {
+        spec,
+        gvk: sel,
+        path,
+    } in specs
+    {
+        if !sel.selects(&gvk) {
             continue;
         }
         let create = spec.create.then_some(Leaf::Map);
-        visit(&mut r.obj, &spec.segments(), create, &mut |v| {
+        visit(&mut r.obj, path, create, &mut |v| {
             if v.is_null() {
                 *v = Value::Object(Default::default());
             }
@@ -209,7 +244,10 @@ fn set_pairs(r: &mut Resource, pairs: &BTreeMap<String, String>, specs: &[FieldS
             }
             Ok(())
         })
-        .map_err(|e| e.for_object(describe.clone()).at_field(spec.path.replace('/', ".")))?;
+        .map_err(|e| {
+            e.for_object(super::resource::describe(&r.obj))
+                .at_field(spec.path.replace('/', "."))
+        })?;
     }
     Ok(())
 }
@@ -236,7 +274,10 @@ pub fn build_metadata(resmap: &mut ResMap, options: &[String]) -> Result<()> {
         match opt.as_str() {
             "managedByLabel" => {
                 let mut pairs = BTreeMap::new();
-                pairs.insert(MANAGED_BY.to_string(), format!("kustomize-{}", super::KUSTOMIZE_VERSION));
+                pairs.insert(
+                    MANAGED_BY.to_string(),
+                    format!("kustomize-{}", super::KUSTOMIZE_VERSION),
+                );
                 let spec = FieldSpec {
                     path: "metadata/labels".to_string(),
                     create: true,

@@ -757,6 +757,29 @@ vars:
     }
 
     #[test]
+    fn extra_specs_merge_like_kustomize() {
+        assert_eq!(field_specs(&[]).len(), 72);
+        let spec = |kind: &str, path: &str| FieldSpec {
+            kind: kind.to_string(),
+            path: path.to_string(),
+            ..FieldSpec::default()
+        };
+        // Kept: a kind the defaults lack. Dropped: the same as a default,
+        // or kind-less over a default of some kind.
+        let merged = field_specs(&[
+            spec("ConfigMap", "data"),
+            spec("Service", "spec/ports/port"),
+            spec("", "spec/template/spec/containers/args"),
+            spec("Deployment", "metadata/labels"),
+        ]);
+        let added: Vec<&str> = merged[72..]
+            .iter()
+            .map(|(s, _, _)| s.kind.as_str())
+            .collect();
+        assert_eq!(added, ["ConfigMap", "Deployment"]);
+    }
+
+    #[test]
     fn non_string_list_items_fail() {
         let mut rm = resmap(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        args: [80, \"$(V)\"]\n",

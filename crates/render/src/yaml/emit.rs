@@ -111,6 +111,19 @@ fn analyze(s: &str) -> Analysis {
         };
     }
     let mut indicators = s.starts_with("---") || s.starts_with("...");
+    // Names, paths, versions: nothing in them matters to any style.
+    if !indicators
+        && s != "-"
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/'))
+    {
+        return Analysis {
+            multiline: false,
+            plain: true,
+            single: true,
+            block: true,
+        };
+    }
     let (mut leading_space, mut leading_break) = (false, false);
     let (mut trailing_space, mut trailing_break) = (false, false);
     let (mut break_space, mut space_break) = (false, false);
@@ -257,7 +270,7 @@ impl Emitter<'_> {
 
     /// A string already as go-yaml v2 reads it back from JSON.
     fn scalar_string(&mut self, s: &str, ctx: Ctx) {
-        let style = if s.contains('\n') {
+        let style = if s.as_bytes().contains(&b'\n') {
             Style::Literal
         } else if can_be_plain(s) {
             Style::Plain
@@ -294,9 +307,25 @@ impl Emitter<'_> {
     }
 
     fn mapping(&mut self, map: &Map<String, Value>) {
+        let folded: Vec<(String, &Value)>;
+        let mut entries: Vec<(&str, &Value)> = if map.keys().any(|k| has_nel(k)) {
+            folded = fold_keys(map);
+            folded.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+        } else {
+            map.iter().map(|(k, v)| (k.as_str(), v)).collect()
+        };
+        // Keys arrive in byte order, which already agrees with go-yaml's
+        // order for the common case of keys made of letters alone.
+        if !entries
+            .iter()
+            .all(|(k, _)| k.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            merge_sort(&mut entries, &|a: &(&str, &Value), b: &(&str, &Value)| {
+                key_less(a.0, b.0)
+            });
+        }
         let saved = self.open_block(false);
-        for (key, value) in sorted_entries(map) {
-            let key = key.as_ref();
+        for (key, value) in entries {
             self.write_indent();
             let simple = key.len() <= MAX_SIMPLE_KEY_BYTES && !key.chars().any(is_break);
             if simple {
@@ -340,36 +369,41 @@ impl Emitter<'_> {
         self.indent = saved;
     }
 
+    /// Writes text without line breaks or spaces.
+    fn push_text(&mut self, text: &str) {
+        self.out.push_str(text);
+        self.column += if text.is_ascii() {
+            text.len()
+        } else {
+            text.chars().count()
+        };
+    }
+
     fn plain(&mut self, text: &str, breaks_allowed: bool, root: bool) {
         if !self.whitespace {
             self.put(' ');
         }
-        let (mut spaces, mut breaks) = (false, false);
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == ' ' {
-                let next_is_space = chars.peek() == Some(&' ');
+        // A plain scalar never holds a line break (the analysis rules it
+        // out), so only spaces need care: one past the width, not followed
+        // by another, becomes a line break.
+        let mut spaces = false;
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix(' ') {
+                let next_is_space = after.starts_with(' ');
                 if breaks_allowed && !spaces && self.column > BEST_WIDTH && !next_is_space {
                     self.write_indent();
                 } else {
-                    self.put(c);
+                    self.put(' ');
                 }
                 spaces = true;
-            } else if is_break(c) {
-                if !breaks && c == '\n' {
-                    self.put_break();
-                }
-                self.write_break(c);
-                self.indention = true;
-                breaks = true;
+                rest = after;
             } else {
-                if breaks {
-                    self.write_indent();
-                }
-                self.put(c);
+                let end = rest.find(' ').unwrap_or(rest.len());
+                self.push_text(&rest[..end]);
                 self.indention = false;
                 spaces = false;
-                breaks = false;
+                rest = &rest[end..];
             }
         }
         self.whitespace = false;
@@ -529,37 +563,25 @@ impl Emitter<'_> {
     }
 }
 
-/// The entries of `map` in go-yaml v2's key order, keys as v2 reads them
-/// back from JSON.
-fn sorted_entries(map: &Map<String, Value>) -> Vec<(Cow<'_, str>, &Value)> {
-    let mut entries: Vec<(Cow<'_, str>, &Value)> = map
-        .iter()
-        .map(|(k, v)| (Cow::Borrowed(k.as_str()), v))
-        .collect();
-    if entries.iter().any(|(k, _)| k.contains('\u{85}')) {
-        // Folding can make two keys one; the later one in JSON order wins.
-        let mut folded: Vec<(Cow<'_, str>, &Value)> = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            let k = fold_nel(&k).into_owned();
-            folded.retain(|(seen, _)| seen.as_ref() != k);
-            folded.push((Cow::Owned(k), v));
-        }
-        entries = folded;
+const NEL: char = '\u{85}';
+
+/// The keys of `map` as go-yaml v2 reads them back from JSON (see
+/// [`fold_nel`]). Folding can make two keys one; the later one in JSON
+/// order wins.
+fn fold_keys(map: &Map<String, Value>) -> Vec<(String, &Value)> {
+    let mut folded: Vec<(String, &Value)> = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let k = fold_nel(k).into_owned();
+        folded.retain(|(seen, _)| *seen != k);
+        folded.push((k, v));
     }
-    // Keys arrive in byte order, which already agrees with go-yaml's order
-    // for the common case of keys made of letters alone.
-    if entries
-        .iter()
-        .all(|(k, _)| k.bytes().all(|b| b.is_ascii_alphabetic()))
-    {
-        return entries;
-    }
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    merge_sort(&mut order, &|&a: &usize, &b: &usize| {
-        key_less(&entries[a].0, &entries[b].0)
-    });
-    let mut slots: Vec<Option<(Cow<'_, str>, &Value)>> = entries.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    folded
+}
+
+/// Whether `s` holds U+0085, found by its second UTF-8 byte first (a fast
+/// byte search) since the character is rare.
+fn has_nel(s: &str) -> bool {
+    s.as_bytes().contains(&0x85) && s.contains(NEL)
 }
 
 /// What a string becomes when go-yaml v2 reads it from JSON: Go's encoder
@@ -567,8 +589,7 @@ fn sorted_entries(map: &Map<String, Value>) -> Vec<(Cow<'_, str>, &Value)> {
 /// for a line break and folds it, with the spaces around it, into a space
 /// (or, for a run of them, into one line feed fewer than their number).
 fn fold_nel(s: &str) -> Cow<'_, str> {
-    const NEL: char = '\u{85}';
-    if !s.contains(NEL) {
+    if !has_nel(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());

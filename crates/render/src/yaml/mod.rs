@@ -21,11 +21,14 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>> {
     read::documents(text, file)
 }
 
-/// Exactly one document (kustomization files, patch files); an empty
-/// document is `Value::Null`. Later documents are ignored, as go-yaml's
-/// `Unmarshal` ignores them.
+/// Exactly one document (kustomization files, JSON patches, transformer
+/// configurations); an empty document is `Value::Null`. These files go
+/// through `sigs.k8s.io/yaml` in kustomize, so they read as go-yaml v2 reads
+/// them: YAML 1.1 booleans (`yes`, `on`), timestamps kept as text, duplicate
+/// keys allowed (the last wins), scalar keys of any type turned into strings.
+/// Later documents are ignored, as `Unmarshal` ignores them.
 pub fn parse_value(text: &str, file: &str) -> Result<Value> {
-    read::first_value(text, file, resolve::Booleans::Yaml12)
+    read::first_value(text, file, read::Dialect::Sigs)
 }
 
 /// One object as `kustomize build` prints it (ends with a newline).

@@ -239,14 +239,41 @@ fn shortest_digits(f: f64) -> (String, i32) {
 
 /// `strconv.FormatFloat(f, 'g', -1, 64)` for a finite `f`.
 fn write_go_g(out: &mut String, f: f64) {
-    use std::fmt::Write;
     if f == 0.0 {
         // JSON writes `-0`, which reads back as the integer 0.
         out.push('0');
         return;
     }
     let (digits, exp) = shortest_digits(f.abs());
-    if f < 0.0 {
+    write_g_digits(out, f < 0.0, &digits, exp);
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 32)`, which sigs.k8s.io/yaml uses to
+/// turn a float map key into a string.
+pub(super) fn format_float32_g(f: f64) -> String {
+    let f = f as f32;
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut out = String::with_capacity(16);
+    write_g_digits(&mut out, f < 0.0, &digits, exp.parse().unwrap_or(0));
+    out
+}
+
+/// The `'g'` layout of shortest digits: exponent form below 1e-4 and from
+/// 1e6 on (with at least two exponent digits), plain decimals between.
+fn write_g_digits(out: &mut String, negative: bool, digits: &str, exp: i32) {
+    use std::fmt::Write;
+    if negative {
         out.push('-');
     }
     if !(-4..6).contains(&exp) {
@@ -266,11 +293,11 @@ fn write_go_g(out: &mut String, f: f64) {
         for _ in 0..-dp {
             out.push('0');
         }
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         let dp = dp.unsigned_abs() as usize;
         if digits.len() <= dp {
-            out.push_str(&digits);
+            out.push_str(digits);
             for _ in digits.len()..dp {
                 out.push('0');
             }
@@ -337,5 +364,9 @@ mod tests {
         assert_eq!(num(-0.0), "0");
         assert_eq!(num(1e21), "1e+21");
         assert_eq!(num(1.5e300), "1.5e+300");
+        assert_eq!(format_float32_g(0.1), "0.1");
+        assert_eq!(format_float32_g(1e3), "1000");
+        assert_eq!(format_float32_g(1234567.0), "1.234567e+06");
+        assert_eq!(format_float32_g(1.234_567_891), "1.2345679");
     }
 }

@@ -1,20 +1,27 @@
-//! Reading YAML as `kustomize build` reads resource and patch files.
+//! Reading YAML as `kustomize build` reads it.
 //!
-//! kustomize cuts a file into documents with kyaml's separator rule, parses
-//! the first document of each piece with go-yaml v3, inflates anchors and
-//! merge keys (kyaml's `DeAnchor`), and later turns each object into JSON by
+//! Resource and strategic-merge patch files go through kyaml: kustomize
+//! cuts the file into documents with kyaml's separator rule, parses the
+//! first document of each piece with go-yaml v3, inflates anchors and merge
+//! keys (kyaml's `DeAnchor`), and later turns each object into JSON by
 //! printing it back to YAML and decoding that into Go maps. The values built
 //! here are the result of that whole round trip, built straight from parser
 //! events: scalars resolve as go-yaml resolves them, including the quirks of
 //! the round trip (an empty value inside a flow collection comes back as
-//! `""`, a timestamp inside one stays a string).
+//! `""`, a timestamp inside one stays a string, a folded block may gain line
+//! breaks). Kustomization files and JSON patches go through
+//! `sigs.k8s.io/yaml` instead ([`Dialect::Sigs`]).
 //!
-//! Only documents with anchors pay for more: their events are kept so an
-//! alias can be rebuilt in the context where it is used.
+//! The parser is more permissive than go-yaml's libyaml-based one in a few
+//! places (escapes, tabs after indicators, anchor names, `%YAML 1.2`); those
+//! are checked here so that what kustomize refuses is refused too. Only
+//! documents with anchors pay for more: their events are kept so an alias
+//! can be rebuilt in the context where it is used.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 use serde_saphyr::granit_parser::{
     ErrorKind, Event, Options, Parser, ScalarStyle, ScanError, Span, StructureStyle, Tag,
@@ -31,12 +38,25 @@ const MAX_NESTING: usize = 1000;
 /// that a "billion laughs" file fails instead of exhausting memory.
 const MAX_REPLAYED_EVENTS: usize = 10_000_000;
 
+/// Which of kustomize's two YAML readers a file goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// kyaml (go-yaml v3 plus the print-and-read-again round trip): resource
+    /// and strategic-merge patch files.
+    Kyaml,
+    /// `sigs.k8s.io/yaml` (go-yaml v2, then JSON): kustomization files, JSON
+    /// patches, transformer configurations. YAML 1.1 booleans, timestamps
+    /// kept as text, duplicate keys allowed (the last wins), keys of any
+    /// scalar type turned into strings, merge keys applied where they stand.
+    Sigs,
+}
+
 /// Every non-null document of a stream, as kyaml's byte reader splits it.
 pub(super) fn documents(text: &str, file: &str) -> Result<Vec<Value>> {
     let text = normalize_line_ends(text);
     let mut out = Vec::new();
     for chunk in split(&text, file)? {
-        if let Some(v) = first_document(chunk.text, chunk.line, file, Booleans::Yaml12)? {
+        if let Some(v) = first_document(chunk.text, chunk.line, file, Dialect::Kyaml)? {
             out.push(v);
         }
     }
@@ -44,9 +64,9 @@ pub(super) fn documents(text: &str, file: &str) -> Result<Vec<Value>> {
 }
 
 /// The first document of `text`; `Null` when there is none.
-pub(super) fn first_value(text: &str, file: &str, booleans: Booleans) -> Result<Value> {
+pub(super) fn first_value(text: &str, file: &str, dialect: Dialect) -> Result<Value> {
     let text = normalize_line_ends(text);
-    Ok(first_document(&text, 0, file, booleans)?.unwrap_or(Value::Null))
+    Ok(first_document(&text, 0, file, dialect)?.unwrap_or(Value::Null))
 }
 
 /// kyaml turns every CRLF into LF before anything else.
@@ -112,6 +132,8 @@ fn parser_options() -> Options {
     let mut options = Options::default();
     options.bom_inside_document_as_content = true;
     options.block_scalar_eof_without_line_feed = true;
+    // Anchor names are checked against go-yaml's stricter rule.
+    options.emit_anchor_events = true;
     options.flow_nesting_limit = MAX_NESTING;
     options.block_nesting_limit = MAX_NESTING;
     options
@@ -123,7 +145,7 @@ fn first_document(
     text: &str,
     line_base: usize,
     file: &str,
-    booleans: Booleans,
+    dialect: Dialect,
 ) -> Result<Option<Value>> {
     if let Some((line, column)) = forbidden_character(text) {
         return Err(Error::new(format!(
@@ -137,7 +159,7 @@ fn first_document(
         source: text,
         file,
         line_base,
-        booleans,
+        dialect,
         stack: Vec::new(),
         flow_depth: 0,
         root: None,
@@ -158,7 +180,7 @@ fn first_document(
                         .byte_offset()
                         .and_then(|at| respell_quote_escapes(text, at))
                 {
-                    return first_document(&fixed, line_base, file, booleans);
+                    return first_document(&fixed, line_base, file, dialect);
                 }
                 return Err(builder.scan_error(&e));
             }
@@ -347,8 +369,11 @@ enum Source {
 /// What a mapping expects next.
 enum Key {
     Expect,
-    Ready(String),
-    /// A key go-yaml skips (with its value): a tagged null at the top level.
+    /// A key and where it is, for a duplicate's error.
+    Ready(String, Span),
+    /// A key that disappears with its value: a tagged null at the top
+    /// level (go-yaml skips it), or the first key spelled `<<` that is not
+    /// a merge key (kyaml removes it).
     Drop,
     Merge,
 }
@@ -411,7 +436,7 @@ struct Builder<'a> {
     source: &'a str,
     file: &'a str,
     line_base: usize,
-    booleans: Booleans,
+    dialect: Dialect,
     stack: Vec<Frame>,
     /// Open flow collections: a scalar inside one is printed in flow style
     /// on the round trip, which changes how some of them read back.
@@ -440,6 +465,13 @@ fn short_tag(tag: &Tag) -> Cow<'_, str> {
 }
 
 impl<'a> Builder<'a> {
+    fn booleans(&self) -> Booleans {
+        match self.dialect {
+            Dialect::Kyaml => Booleans::Yaml12,
+            Dialect::Sigs => Booleans::Yaml11,
+        }
+    }
+
     fn error_at(&self, span: Span, message: impl std::fmt::Display) -> Error {
         Error::new(format!(
             "line {}, column {}: {message}",
@@ -484,6 +516,40 @@ impl<'a> Builder<'a> {
     }
 
     fn event(&mut self, event: Event<'a>, span: Span) -> Result<()> {
+        if self.replaying == 0 {
+            let name = match &event {
+                Event::Anchor(_, name) => Some(name.as_ref()),
+                Event::Alias(_) => span
+                    .start
+                    .byte_offset()
+                    .zip(span.end.byte_offset())
+                    .and_then(|(from, to)| self.source.get(from + 1..to)),
+                _ => None,
+            };
+            if name.is_some_and(|n| {
+                n.is_empty()
+                    || !n
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            }) {
+                return Err(self.error_at(
+                    span,
+                    "invalid YAML: did not find expected alphabetic or numeric character (go-yaml allows only letters, digits, '_' and '-' in anchor names)",
+                ));
+            }
+        }
+        if self.replaying == 0
+            && self.flow_depth == 0
+            && matches!(
+                event,
+                Event::Scalar(..)
+                    | Event::SequenceStart(..)
+                    | Event::MappingStart(..)
+                    | Event::Alias(_)
+            )
+        {
+            self.check_tab_separation(span)?;
+        }
         let index = self.record(&event, span);
         match event {
             Event::Scalar(text, style, anchor, tag) => {
@@ -509,6 +575,46 @@ impl<'a> Builder<'a> {
             Event::Alias(id) => self.alias(id, span),
             _ => Ok(()),
         }
+    }
+
+    /// go-yaml refuses a tab between a block indicator (`-`, `?`, or the
+    /// `:` of an explicit key) and the node after it, where YAML 1.2 and
+    /// this parser allow one.
+    fn check_tab_separation(&self, span: Span) -> Result<()> {
+        let Some(at) = span.start.byte_offset() else {
+            return Ok(());
+        };
+        let bytes = self.source.as_bytes();
+        let mut start = at.min(bytes.len());
+        let mut tab = None;
+        while start > 0 && matches!(bytes[start - 1], b' ' | b'\t') {
+            start -= 1;
+            if bytes[start] == b'\t' {
+                tab = Some(start);
+            }
+        }
+        let (Some(tab), Some(indicator)) = (tab, start.checked_sub(1)) else {
+            return Ok(());
+        };
+        let line_start = bytes[..indicator]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let before = &bytes[line_start..indicator];
+        let refused = match bytes[indicator] {
+            b'-' | b'?' => before.last().is_none_or(|&b| b == b' '),
+            b':' => before.iter().all(|&b| b == b' '),
+            _ => false,
+        };
+        if !refused {
+            return Ok(());
+        }
+        let line = self.line_base + count_lines(&self.source[..tab]) + 1;
+        let column = self.source[line_start..tab].chars().count() + 1;
+        Err(Error::new(format!(
+            "line {line}, column {column}: invalid YAML: found character that cannot start any token (a tab after an indicator)"
+        ))
+        .in_file(self.file))
     }
 
     fn expects_key(&self) -> bool {
@@ -562,7 +668,10 @@ impl<'a> Builder<'a> {
             };
         // kyaml prints a folded scalar again as folded, which go-yaml does
         // not always read back as the same text.
-        let text = if style == ScalarStyle::Folded && self.flow_depth == 0 && folded_survives(&text)
+        let text = if style == ScalarStyle::Folded
+            && self.dialect == Dialect::Kyaml
+            && self.flow_depth == 0
+            && folded_survives(&text)
         {
             refold(&text).map_or(text, Cow::Owned)
         } else {
@@ -574,7 +683,7 @@ impl<'a> Builder<'a> {
             && raw.contains('\\')
         {
             check_escapes(raw).map_err(|m| self.error_at(span, m))?;
-            if unprintable_in_json(&text) {
+            if self.dialect == Dialect::Kyaml && unprintable_in_json(&text) {
                 return Err(self.error_at(span, "control characters are not allowed"));
             }
         }
@@ -594,9 +703,9 @@ impl<'a> Builder<'a> {
         if text == "<<" {
             return Meaning::Merge;
         }
-        let resolved = resolve::resolve(text, self.booleans, true);
-        if resolved == Resolved::Str {
-            return Meaning::Str;
+        let resolved = resolve::resolve(text, self.booleans(), true);
+        if resolved == Resolved::Str || self.dialect == Dialect::Sigs {
+            return meaning_of(resolved);
         }
         // The round trip prints this scalar again; where go-yaml's emitter
         // cannot keep it plain (an empty key or flow item, a `:` inside a
@@ -616,13 +725,13 @@ impl<'a> Builder<'a> {
             "!!binary" => {
                 let decoded = decode_base64(text)
                     .ok_or_else(|| "!!binary value contains invalid base64 data".to_string())?;
-                if unprintable_in_json(&decoded) {
+                if self.dialect == Dialect::Kyaml && unprintable_in_json(&decoded) {
                     return Err("control characters are not allowed".into());
                 }
                 Meaning::Binary(decoded)
             }
             "!!null" | "!!bool" | "!!int" | "!!float" | "!!timestamp" => {
-                let resolved = resolve::resolve(text, self.booleans, tag == "!!timestamp");
+                let resolved = resolve::resolve(text, self.booleans(), tag == "!!timestamp");
                 match resolved {
                     r if r.tag() == tag => meaning_of(r),
                     Resolved::Int(GoInt::Signed(i)) if tag == "!!float" => Meaning::Float(i as f64),
@@ -690,21 +799,7 @@ impl<'a> Builder<'a> {
             Some(Frame::Map(m)) => m.merges.take(),
             _ => None,
         };
-        let mut sources = Vec::with_capacity(merges.as_ref().map_or(0, Vec::len));
-        for source in merges.into_iter().flatten() {
-            match source {
-                Source::Inline(map) => sources.push(map),
-                Source::Alias(id) => match self.capture(id, span)? {
-                    Value::Object(map) => sources.push(map),
-                    _ => {
-                        return Err(self.error_at(
-                            span,
-                            "invalid map merge: received alias for a non-map value",
-                        ));
-                    }
-                },
-            }
-        }
+        let sources = self.merge_maps(merges.unwrap_or_default(), span)?;
         let Some(frame) = self.stack.pop() else {
             return Ok(());
         };
@@ -743,6 +838,49 @@ impl<'a> Builder<'a> {
         self.deliver(node, span)
     }
 
+    /// The maps a merge key names, aliases rebuilt at the current position.
+    fn merge_maps(&mut self, sources: Vec<Source>, span: Span) -> Result<Vec<Map<String, Value>>> {
+        let mut maps = Vec::with_capacity(sources.len());
+        for source in sources {
+            match source {
+                Source::Inline(map) => maps.push(map),
+                Source::Alias(id) => match self.capture(id, span)? {
+                    Value::Object(map) => maps.push(map),
+                    _ => {
+                        return Err(self.error_at(
+                            span,
+                            "invalid map merge: received alias for a non-map value",
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(maps)
+    }
+
+    /// Records the value of a merge key. kyaml merges when the mapping
+    /// ends (its own keys win); go-yaml v2 merges right away, so keys after
+    /// the merge key win and keys before it lose.
+    fn set_merges(&mut self, sources: Vec<Source>, span: Span) -> Result<()> {
+        match self.dialect {
+            Dialect::Kyaml => {
+                if let Some(Frame::Map(m)) = self.stack.last_mut() {
+                    m.merges = Some(sources);
+                }
+            }
+            Dialect::Sigs => {
+                let maps = self.merge_maps(sources, span)?;
+                if let Some(Frame::Map(m)) = self.stack.last_mut() {
+                    // Earlier sources win, so they are written last.
+                    for map in maps.into_iter().rev() {
+                        m.map.extend(map);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn alias(&mut self, id: usize, span: Span) -> Result<()> {
         let Some(mapping) = self.anchors.get(&id).map(|a| a.mapping) else {
             return Err(self.error_at(span, "alias refers to a node that contains it"));
@@ -758,13 +896,15 @@ impl<'a> Builder<'a> {
         }
         match self.stack.last_mut() {
             Some(Frame::Map(m)) => {
-                m.merges = Some(vec![Source::Alias(id)]);
                 m.key = Key::Expect;
+                self.set_merges(vec![Source::Alias(id)], span)
             }
-            Some(Frame::MergeList { sources, .. }) => sources.push(Source::Alias(id)),
-            _ => {}
+            Some(Frame::MergeList { sources, .. }) => {
+                sources.push(Source::Alias(id));
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Feeds an anchor's events again at the current position.
@@ -810,7 +950,7 @@ impl<'a> Builder<'a> {
                 merged: bool,
                 first_merge_text: bool,
             },
-            Value(String),
+            Value(String, Span),
             Drop,
             Merge,
         }
@@ -824,7 +964,7 @@ impl<'a> Builder<'a> {
                     merged: m.merges.is_some(),
                     first_merge_text: !m.seen_merge_text,
                 },
-                Key::Ready(k) => Slot::Value(k),
+                Key::Ready(k, at) => Slot::Value(k, at),
                 Key::Drop => Slot::Drop,
                 Key::Merge => Slot::Merge,
             },
@@ -858,31 +998,40 @@ impl<'a> Builder<'a> {
                 merged,
                 first_merge_text,
             } => {
-                let merge_text = matches!(&node, Node::Scalar(t, _) if t == "<<");
+                let merge_text = self.dialect == Dialect::Kyaml
+                    && matches!(&node, Node::Scalar(t, _) if t == "<<");
                 let key = if merge_text && first_merge_text {
                     match node {
                         Node::Scalar(_, Meaning::Merge) => Key::Merge,
                         _ => Key::Drop,
                     }
                 } else {
-                    map_key(node, top, merged).map_err(|m| self.error_at(span, m))?
+                    match self.dialect {
+                        Dialect::Kyaml => map_key(node, top, merged, span),
+                        Dialect::Sigs => json_key(node, span),
+                    }
+                    .map_err(|m| self.error_at(span, m))?
                 };
-                let mut duplicate = None;
                 if let Some(Frame::Map(m)) = self.stack.last_mut() {
                     m.seen_merge_text |= merge_text;
-                    match key {
-                        Key::Ready(k) if m.map.contains_key(&k) => duplicate = Some(k),
-                        key => m.key = key,
-                    }
-                }
-                if let Some(k) = duplicate {
-                    return Err(self.error_at(span, format!("mapping key {k:?} already defined")));
+                    m.key = key;
                 }
             }
-            Slot::Value(k) => {
+            Slot::Value(k, at) => {
                 let value = self.value(node, span)?;
                 if let Some(Frame::Map(m)) = self.stack.last_mut() {
-                    m.map.insert(k, value);
+                    match m.map.entry(k) {
+                        Entry::Vacant(e) => {
+                            e.insert(value);
+                        }
+                        Entry::Occupied(mut e) if self.dialect == Dialect::Sigs => {
+                            e.insert(value);
+                        }
+                        Entry::Occupied(e) => {
+                            let message = format!("mapping key {:?} already defined", e.key());
+                            return Err(self.error_at(at, message));
+                        }
+                    }
                 }
             }
             Slot::Drop => {}
@@ -892,9 +1041,7 @@ impl<'a> Builder<'a> {
                     Node::MergeList(sources) => sources,
                     _ => return Err(self.error_at(span, NOT_A_MAP)),
                 };
-                if let Some(Frame::Map(m)) = self.stack.last_mut() {
-                    m.merges = Some(sources);
-                }
+                self.set_merges(sources, span)?;
             }
         }
         Ok(())
@@ -923,6 +1070,10 @@ impl<'a> Builder<'a> {
                     };
                     self.error_at(span, format!("json: unsupported value: {shown}"))
                 })?),
+                // go-yaml v2 hands a timestamp over as its text.
+                Meaning::Timestamp(_) if self.dialect == Dialect::Sigs => {
+                    Value::String(text.into_owned())
+                }
                 Meaning::Timestamp(t) => {
                     Value::String(t.to_rfc3339().map_err(|m| self.error_at(span, m))?)
                 }
@@ -931,21 +1082,41 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// A key as sigs.k8s.io/yaml turns it into a JSON object key.
+fn json_key(node: Node<'_>, at: Span) -> Result<Key, String> {
+    let Node::Scalar(text, meaning) = node else {
+        return Err("invalid map key: a key must be a scalar".into());
+    };
+    let key = match meaning {
+        Meaning::Merge => return Ok(Key::Merge),
+        Meaning::Str | Meaning::Other | Meaning::Timestamp(_) => text.into_owned(),
+        Meaning::Binary(s) => s,
+        Meaning::Int(GoInt::Signed(i)) => i.to_string(),
+        Meaning::Int(GoInt::Unsigned(_)) => {
+            return Err(format!("unsupported map key of type: uint64, key: {text}"));
+        }
+        Meaning::Float(f) => super::number::format_float32_g(f),
+        Meaning::Bool(b) => b.to_string(),
+        Meaning::Null => return Err("unsupported map key of type: <nil>".into()),
+    };
+    Ok(Key::Ready(key, at))
+}
+
 /// What a key node makes of its mapping entry. At the top level go-yaml
 /// decodes keys into Go strings (any scalar's text will do); below it a
 /// mapping with a key that is not a string cannot be written as JSON.
-fn map_key(node: Node<'_>, top: bool, merged: bool) -> Result<Key, String> {
+fn map_key(node: Node<'_>, top: bool, merged: bool, at: Span) -> Result<Key, String> {
     let Node::Scalar(text, meaning) = node else {
         return Err("invalid map key: a key must be a scalar".into());
     };
     Ok(match meaning {
         Meaning::Merge if merged => return Err("duplicate merge key".into()),
         Meaning::Merge => Key::Merge,
-        Meaning::Str => Key::Ready(text.into_owned()),
+        Meaning::Str => Key::Ready(text.into_owned(), at),
         Meaning::Null if top && text.is_empty() => Key::Drop,
         Meaning::Null => return Err(format!("mapping key {text:?} is null")),
-        Meaning::Binary(s) if top => Key::Ready(s),
-        _ if top => Key::Ready(text.into_owned()),
+        Meaning::Binary(s) if top => Key::Ready(s, at),
+        _ if top => Key::Ready(text.into_owned(), at),
         _ => {
             return Err(format!(
                 "mapping key {text:?} is not a string; kustomize cannot write such a map as JSON"
@@ -1082,5 +1253,93 @@ fn lossy_like_go(bytes: Vec<u8>) -> String {
             }
             out
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn kyaml(text: &str) -> Result<Vec<Value>> {
+        documents(text, "f.yaml")
+    }
+
+    fn sigs(text: &str) -> Result<Value> {
+        first_value(text, "f.yaml", Dialect::Sigs)
+    }
+
+    #[test]
+    fn scalars_resolve_as_go_yaml_v3() {
+        let docs = kyaml("a: yes\nb: 0755\nc: 1.0\nd: 2001-12-14\ne: \"1\"\nf:\ng: {h: , i: 2001-12-14T01:02:03Z}\n")
+            .unwrap();
+        assert_eq!(
+            docs,
+            [
+                json!({"a": "yes", "b": 493, "c": 1.0, "d": "2001-12-14T00:00:00Z", "e": "1", "f": null,
+                    "g": {"h": "", "i": "2001-12-14T01:02:03Z"}})
+            ]
+        );
+    }
+
+    #[test]
+    fn documents_split_like_kyaml() {
+        let docs = kyaml("---\na: 1\n--- # c\n~\n---\n\n---\nb: 2\n...\nc: 3\n").unwrap();
+        assert_eq!(docs, [json!({"a": 1}), json!({"b": 2})]);
+        let e = kyaml("a: 1\n---x\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.yaml: line 2: invalid document separator: ---x"
+        );
+    }
+
+    #[test]
+    fn merges_and_aliases() {
+        let text = "b: &b {x: 1, y: 2}\nc: &c {x: 3, z: 4}\nm:\n  <<: [*b, *c]\n  y: 9\nl: [*b]\n";
+        let docs = kyaml(text).unwrap();
+        assert_eq!(docs[0]["m"], json!({"x": 1, "y": 9, "z": 4}));
+        assert_eq!(docs[0]["l"], json!([{"x": 1, "y": 2}]));
+        // An empty anchored value reads back as "" once inside a flow list.
+        assert_eq!(
+            kyaml("e: &e\nl: [*e]\n").unwrap()[0],
+            json!({"e": null, "l": [""]})
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = kyaml("a:\n  b: 1\n  b: 2\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.yaml: line 3, column 3: mapping key \"b\" already defined"
+        );
+        let e = kyaml("a: [1, 2\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("f.yaml: line 1, column 4: invalid YAML"),
+            "{e}"
+        );
+        let e = kyaml("a:\n  1: x\n").unwrap_err();
+        assert!(e.to_string().contains("is not a string"), "{e}");
+        assert!(kyaml("a: .inf\n").is_err());
+        assert!(kyaml("a:\n-\tb\n").is_err());
+        assert!(kyaml("a: &x.y 1\n").is_err());
+        assert!(kyaml("a: \"\\/\"\n").is_err());
+    }
+
+    #[test]
+    fn config_files_read_as_go_yaml_v2() {
+        let v =
+            sigs("a: yes\nb: 2001-12-14\nc: {d: }\n1: x\n1.5: w\ntrue: z\ne: 1\ne: 2\n").unwrap();
+        assert_eq!(
+            v,
+            json!({"a": true, "b": "2001-12-14", "c": {"d": null}, "1": "x", "1.5": "w", "true": "z", "e": 2})
+        );
+        // A merge key overrides what precedes it and yields to what follows
+        // (and `y` is a boolean key to go-yaml v2).
+        let v = sigs("b: &b {p: 1, q: 2}\nm: {p: 0, <<: *b, q: 9, y: 3}\n").unwrap();
+        assert_eq!(v["m"], json!({"p": 1, "q": 9, "true": 3}));
+        assert_eq!(sigs("").unwrap(), Value::Null);
     }
 }
