@@ -478,12 +478,14 @@ impl ResMap {
             }
             return Ok(());
         }
-        let mut seen: HashSet<IdKey> = self.resources.iter().map(IdKey::of).collect();
+        // Hashes of the ids present; a repeated hash is checked for real.
+        let mut seen: HashSet<u64> = self.resources.iter().map(id_hash).collect();
         self.resources.reserve(rs.len());
         for r in rs {
-            if !seen.insert(IdKey::of(&r)) {
-                // Let `append` name the object already holding the id.
-                return self.append(r);
+            if !seen.insert(id_hash(&r)) {
+                // `append` confirms the duplicate and names the holder.
+                self.append(r)?;
+                continue;
             }
             self.resources.push(r);
         }
@@ -493,8 +495,9 @@ impl ResMap {
     /// Fails when two objects share a current id (after a rename).
     pub fn check_unique_ids(&self) -> Result<()> {
         let mut seen = HashSet::with_capacity(self.resources.len());
-        for r in &self.resources {
-            if !seen.insert(IdKey::of(r)) {
+        for (i, r) in self.resources.iter().enumerate() {
+            let id = r.cur_id();
+            if !seen.insert(id_hash(r)) && self.resources[..i].iter().any(|e| e.has_cur_id(&id)) {
                 return Err(
                     Error::new(format!("more than one object has the id {}", r.cur_id()))
                         .in_file(r.file.clone()),
@@ -529,24 +532,19 @@ impl ResMap {
     }
 }
 
-/// A resource's current id in the form ids compare by (group, version,
-/// kind, name, effective namespace), for hashing.
-#[derive(PartialEq, Eq, Hash)]
-struct IdKey {
-    api_version: String,
-    kind: String,
-    name: String,
-    namespace: String,
-}
-
-impl IdKey {
-    fn of(r: &Resource) -> IdKey {
-        let gvk = r.gvk();
-        IdKey {
-            namespace: effective(r.namespace(), &gvk).to_string(),
-            api_version: r.str_at(&["apiVersion"]).to_string(),
-            kind: gvk.kind,
-            name: r.name().to_string(),
-        }
-    }
+/// A hash of a resource's current id as ids compare (group, version, kind,
+/// name, effective namespace). Equal ids hash equally: `""` and `default`
+/// hash alike (they are the same namespace for a namespaced kind, and a
+/// cluster-scoped kind has none).
+fn id_hash(r: &Resource) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let ns = r.namespace();
+    let ns = if ns.is_empty() || ns == "default" || r.gvk().is_cluster_scoped() {
+        ""
+    } else {
+        ns
+    };
+    (r.str_at(&["apiVersion"]), r.kind(), r.name(), ns).hash(&mut h);
+    h.finish()
 }

@@ -75,40 +75,57 @@ pub fn apply(resmap: &mut ResMap, options: Option<&SortOptions>) -> Result<()> {
     for (i, k) in last.iter().enumerate() {
         rank.insert(k, 1 + i as i64);
     }
-    let mut keyed: Vec<(ResId, _)> = std::mem::take(&mut resmap.resources)
+    // Keys are built once per object, not once per comparison.
+    let mut keyed: Vec<(Key, _)> = std::mem::take(&mut resmap.resources)
         .into_iter()
-        .map(|r| (r.cur_id(), r))
+        .map(|r| (Key::new(r.cur_id(), &rank), r))
         .collect();
-    keyed.sort_by(|(a, _), (b, _)| compare(a, b, &rank));
+    keyed.sort_by(|(a, _), (b, _)| a.cmp(b));
     resmap.resources = keyed.into_iter().map(|(_, r)| r).collect();
     Ok(())
 }
 
-fn owned(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
+/// What the legacy order compares: the kind's rank, the group/version/kind
+/// string, and the id string.
+struct Key {
+    id: ResId,
+    rank: i64,
+    gvk: String,
+    id_string: String,
 }
 
-fn compare(a: &ResId, b: &ResId, rank: &HashMap<&str, i64>) -> Ordering {
-    if a.gvk != b.gvk {
-        let (ra, rb) = (
-            rank.get(a.gvk.kind.as_str()).copied().unwrap_or(0),
-            rank.get(b.gvk.kind.as_str()).copied().unwrap_or(0),
-        );
-        if ra != rb {
-            return ra.cmp(&rb);
+impl Key {
+    fn new(id: ResId, rank: &HashMap<&str, i64>) -> Key {
+        Key {
+            rank: rank.get(id.gvk.kind.as_str()).copied().unwrap_or(0),
+            gvk: gvk_sort_string(&id.gvk),
+            id_string: id_sort_string(&id),
+            id,
         }
-        let (sa, sb) = (gvk_sort_string(&a.gvk), gvk_sort_string(&b.gvk));
-        // Namespaces of the core group sort after other groups' kinds
-        // named Namespace: kustomize's rule, kept for identical output.
-        if a.gvk.kind == "Namespace"
-            && b.gvk.kind == "Namespace"
-            && (a.gvk.group.is_empty() || b.gvk.group.is_empty())
-        {
-            return sb.cmp(&sa);
-        }
-        return sa.cmp(&sb);
     }
-    id_sort_string(a).cmp(&id_sort_string(b))
+
+    fn cmp(&self, other: &Key) -> Ordering {
+        let (a, b) = (&self.id, &other.id);
+        if a.gvk != b.gvk {
+            if self.rank != other.rank {
+                return self.rank.cmp(&other.rank);
+            }
+            // Namespaces of the core group sort after other groups' kinds
+            // named Namespace: kustomize's rule, kept for identical output.
+            if a.gvk.kind == "Namespace"
+                && b.gvk.kind == "Namespace"
+                && (a.gvk.group.is_empty() || b.gvk.group.is_empty())
+            {
+                return other.gvk.cmp(&self.gvk);
+            }
+            return self.gvk.cmp(&other.gvk);
+        }
+        self.id_string.cmp(&other.id_string)
+    }
+}
+
+fn owned(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 fn or<'a>(s: &'a str, empty: &'a str) -> &'a str {

@@ -44,6 +44,7 @@ pub(super) fn document(out: &mut String, v: &Value) {
         whitespace: true,
         indention: true,
         open_ended: false,
+        scratch: String::new(),
     };
     e.value(v, Ctx::ROOT);
     // Document end, then stream end.
@@ -195,6 +196,8 @@ struct Emitter<'o> {
     whitespace: bool,
     indention: bool,
     open_ended: bool,
+    /// Reused for the text of numbers.
+    scratch: String,
 }
 
 impl Emitter<'_> {
@@ -252,9 +255,11 @@ impl Emitter<'_> {
             Value::Null => self.scalar("null", Style::Plain, ctx),
             Value::Bool(b) => self.scalar(if *b { "true" } else { "false" }, Style::Plain, ctx),
             Value::Number(n) => {
-                let mut text = String::with_capacity(24);
+                let mut text = std::mem::take(&mut self.scratch);
+                text.clear();
                 number::write_number(&mut text, n);
                 self.scalar(&text, Style::Plain, ctx);
+                self.scratch = text;
             }
             Value::String(s) => self.string(s, ctx),
             Value::Array(items) if items.is_empty() => self.empty("[", "]"),
