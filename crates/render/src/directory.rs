@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use crate::fs::Fs;
 use crate::source::nullable;
-use crate::yaml::parse_documents;
+use crate::yaml::parse_documents_yaml11 as parse_documents;
 use crate::{Error, Result, Value};
 
 /// `spec.source.directory` of an Argo CD Application.
@@ -367,6 +367,19 @@ mod tests {
             .add("app/.hidden/h.yaml", cm("h"))
             .add("other/x.yaml", cm("x"));
         fs
+    }
+
+    #[test]
+    fn reads_yaml_as_argo_cd_does_with_yaml_1_1_booleans() {
+        let mut fs = MemFs::new();
+        fs.add(
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\ndata:\n  quoted: \"yes\"\nx-enabled: yes\nx-mode: on\n",
+        );
+        let objs = render(&fs, "app", &DirectoryOptions::default()).unwrap();
+        assert_eq!(objs[0]["x-enabled"], serde_json::json!(true));
+        assert_eq!(objs[0]["x-mode"], serde_json::json!(true));
+        assert_eq!(objs[0]["data"]["quoted"], serde_json::json!("yes"));
     }
 
     #[test]

@@ -386,7 +386,12 @@ pub(crate) fn walk(
 mod tests {
     #[test]
     fn plain_names_match_as_the_regular_expression_does() {
-        let names = ["nginx", "registry.example.com/app", "host:5000/team/app", "a.b"];
+        let names = [
+            "nginx",
+            "registry.example.com/app",
+            "host:5000/team/app",
+            "a.b",
+        ];
         let values = [
             "nginx",
             "nginx:1.25",
@@ -413,7 +418,11 @@ mod tests {
             ))
             .unwrap();
             for v in values {
-                assert_eq!(plain.is_match(v), re.is_match(v), "name {name:?}, value {v:?}");
+                assert_eq!(
+                    plain.is_match(v),
+                    re.is_match(v),
+                    "name {name:?}, value {v:?}"
+                );
             }
         }
     }

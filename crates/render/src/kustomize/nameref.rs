@@ -24,10 +24,6 @@ use crate::{Error, Result, Value};
 
 /// Rewrites every reference in `resmap` to a renamed object.
 pub fn fix(resmap: &mut ResMap, config: &TransformerConfig) -> Result<()> {
-    // Only renamed objects are ever referred to by a new name.
-    if resmap.iter().all(|r| r.prev_ids.is_empty()) {
-        return Ok(());
-    }
     // The built-in table's rules are split once per process, not per build.
     static BUILTIN_RULES: OnceLock<Vec<Rule<'static>>> = OnceLock::new();
     let custom;

@@ -21,6 +21,14 @@ pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Value>> {
     read::documents(text, file)
 }
 
+/// Every document of a stream, each read as `sigs.k8s.io/yaml` (go-yaml
+/// v2) reads it: YAML 1.1 booleans (`yes`, `on`), timestamps kept as text.
+/// This is how Argo CD reads the files of a plain directory source, so a
+/// directory renders as Argo CD would apply it.
+pub fn parse_documents_yaml11(text: &str, file: &str) -> Result<Vec<Value>> {
+    read::documents_in(text, file, read::Dialect::Sigs)
+}
+
 /// Exactly one document (kustomization files, JSON patches, transformer
 /// configurations); an empty document is `Value::Null`. These files go
 /// through `sigs.k8s.io/yaml` in kustomize, so they read as go-yaml v2 reads

@@ -53,10 +53,15 @@ pub(super) enum Dialect {
 
 /// Every non-null document of a stream, as kyaml's byte reader splits it.
 pub(super) fn documents(text: &str, file: &str) -> Result<Vec<Value>> {
+    documents_in(text, file, Dialect::Kyaml)
+}
+
+/// [`documents`], each document read in `dialect`.
+pub(super) fn documents_in(text: &str, file: &str, dialect: Dialect) -> Result<Vec<Value>> {
     let text = normalize_line_ends(text);
     let mut out = Vec::new();
     for chunk in split(&text, file)? {
-        if let Some(v) = first_document(chunk.text, chunk.line, file, Dialect::Kyaml)? {
+        if let Some(v) = first_document(chunk.text, chunk.line, file, dialect)? {
             out.push(v);
         }
     }
