@@ -33,12 +33,25 @@ fn main() {
     let synthetic = tempfile::tempdir().expect("temporary directory");
     write_synthetic(synthetic.path(), 500, 20);
 
-    let mut cases = vec![
-        seed_case(&corpus, "seed001-", "seed 001 ab-testing demo-prod"),
-        seed_case(&corpus, "seed004-", "seed 004 order-service production"),
-    ];
-    cases.retain(Option::is_some);
-    let mut cases: Vec<Case> = cases.into_iter().flatten().collect();
+    let mut cases: Vec<Case> = [
+        (
+            "seed 001 ab-testing demo-prod",
+            "seed001-ab-testing",
+            "istio-demo/ab-testing/environments/demo-prod",
+        ),
+        (
+            "seed 004 order-service production",
+            "seed004-order-service",
+            "apps/order-service/overlays/production",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, dir, build_path)| Case {
+        name,
+        root: corpus.join(dir),
+        build_path: build_path.to_string(),
+    })
+    .collect();
     cases.push(Case {
         name: "synthetic 500 resources, 20 patches",
         root: synthetic.path().to_path_buf(),
@@ -101,29 +114,6 @@ fn main() {
             kz.as_secs_f64() / gyro.as_secs_f64()
         );
     }
-}
-
-fn seed_case(corpus: &Path, prefix: &str, name: &'static str) -> Option<Case> {
-    // The production-like overlay of each seed: the case whose name has the
-    // prefix and ends in "prod" or "production".
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(corpus)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            n.starts_with(prefix) && (n.ends_with("prod") || n.ends_with("production"))
-        })
-        .collect();
-    dirs.sort();
-    let root = dirs.into_iter().next()?;
-    let build_path = std::fs::read_to_string(root.join("build-path"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    Some(Case {
-        name,
-        root,
-        build_path,
-    })
 }
 
 /// An `Fs` that notes which files a build reads.

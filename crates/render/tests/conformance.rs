@@ -111,24 +111,45 @@ fn load_cases(corpus: &Path, filter: &str) -> Vec<Case> {
     let mut cases: Vec<Case> = entries
         .map(|e| e.expect("corpus entry").path())
         .filter(|p| p.is_dir())
-        .filter_map(|dir| {
-            let name = dir.file_name()?.to_str()?.to_string();
-            if !name.contains(filter) {
-                return None;
-            }
-            let build_path = std::fs::read_to_string(dir.join("build-path"))
-                .map(|s| s.trim().trim_matches('/').to_string())
+        .flat_map(|dir| {
+            let dir_name = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            // One case per line of `build-path` (the tree's root when none).
+            let paths: Vec<String> = std::fs::read_to_string(dir.join("build-path"))
+                .map(|s| {
+                    s.lines()
+                        .map(|l| l.trim().trim_matches('/').to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default();
+            let several = paths.len() > 1;
+            let paths = if paths.is_empty() {
+                vec![String::new()]
+            } else {
+                paths
+            };
             let expect_error = std::fs::read_to_string(dir.join("expect-error"))
                 .ok()
                 .map(|s| s.trim().to_string());
-            Some(Case {
-                name,
-                dir,
-                build_path,
-                expect_error,
-            })
+            paths
+                .into_iter()
+                .map(|build_path| Case {
+                    name: if several {
+                        format!("{dir_name}:{build_path}")
+                    } else {
+                        dir_name.clone()
+                    },
+                    dir: dir.clone(),
+                    build_path,
+                    expect_error: expect_error.clone(),
+                })
+                .collect::<Vec<_>>()
         })
+        .filter(|c| c.name.contains(filter))
         .collect();
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     cases

@@ -207,50 +207,11 @@ fn sort_field_specs(list: &mut [FieldSpec]) {
 /// kustomize's order of kinds: a few well-known kinds first (in a fixed
 /// order), webhook configurations last, the rest in between, ties broken
 /// by `group_version_kind` with `~` standing for empty parts.
-fn sort_key(gvk: &Gvk) -> (i32, String) {
-    const FIRST: [&str; 22] = [
-        "Namespace",
-        "ResourceQuota",
-        "StorageClass",
-        "CustomResourceDefinition",
-        "ServiceAccount",
-        "PodSecurityPolicy",
-        "Role",
-        "ClusterRole",
-        "RoleBinding",
-        "ClusterRoleBinding",
-        "ConfigMap",
-        "Secret",
-        "Endpoints",
-        "Service",
-        "LimitRange",
-        "PriorityClass",
-        "PersistentVolume",
-        "PersistentVolumeClaim",
-        "Deployment",
-        "StatefulSet",
-        "CronJob",
-        "PodDisruptionBudget",
-    ];
-    const LAST: [&str; 2] = [
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-    ];
-    let kind = gvk.kind.as_str();
-    let rank = if let Some(i) = FIRST.iter().position(|k| *k == kind) {
-        i as i32 - FIRST.len() as i32
-    } else if let Some(i) = LAST.iter().position(|k| *k == kind) {
-        i as i32 + 1
-    } else {
-        0
-    };
-    let text = format!(
-        "{}_{}_{}",
-        or(&gvk.group, "~G"),
-        or(&gvk.version, "~V"),
-        or(&gvk.kind, "~K")
-    );
-    (rank, text)
+fn sort_key(gvk: &Gvk) -> (i64, String) {
+    (
+        super::sort::default_rank(&gvk.kind),
+        super::sort::gvk_sort_string(gvk),
+    )
 }
 
 /// A transformer-config document, as kustomize reads it (strictly:

@@ -11,7 +11,7 @@ use super::kustomization::SortOptions;
 use super::resource::{Gvk, ResId, ResMap};
 use crate::{Error, Result};
 
-const ORDER_FIRST: [&str; 22] = [
+pub(super) const ORDER_FIRST: [&str; 22] = [
     "Namespace",
     "ResourceQuota",
     "StorageClass",
@@ -36,7 +36,7 @@ const ORDER_FIRST: [&str; 22] = [
     "PodDisruptionBudget",
 ];
 
-const ORDER_LAST: [&str; 2] = [
+pub(super) const ORDER_LAST: [&str; 2] = [
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",
 ];
@@ -124,6 +124,18 @@ impl Key {
     }
 }
 
+/// A kind's place in the default legacy order: negative for the kinds
+/// listed first, positive for those listed last, 0 for the rest.
+pub(super) fn default_rank(kind: &str) -> i64 {
+    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
+        i as i64 - ORDER_FIRST.len() as i64
+    } else if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+        i as i64 + 1
+    } else {
+        0
+    }
+}
+
 fn owned(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -132,7 +144,7 @@ fn or<'a>(s: &'a str, empty: &'a str) -> &'a str {
     if s.is_empty() { empty } else { s }
 }
 
-fn gvk_sort_string(g: &Gvk) -> String {
+pub(super) fn gvk_sort_string(g: &Gvk) -> String {
     format!(
         "{}_{}_{}",
         or(&g.group, "~G"),
