@@ -20,10 +20,7 @@ fn gyro(args: &[&str]) -> Output {
 }
 
 fn kustomize_bin() -> PathBuf {
-    let dir = std::env::var_os("GYRO_TOOLS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/gyro/tools/ad22b41b533d0c2a/bin"));
-    dir.join("kustomize")
+    testkit::tools::tool("kustomize")
 }
 
 /// Runs the oracle in `dir` and returns its stdout; it must succeed.

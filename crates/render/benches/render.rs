@@ -161,21 +161,7 @@ fn fmt(d: Duration) -> String {
 }
 
 fn kustomize_binary() -> PathBuf {
-    if let Ok(dir) = std::env::var("GYRO_TOOLS_BIN") {
-        return Path::new(&dir).join("kustomize");
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-tools");
-    let out = Command::new(script)
-        .arg("--print")
-        .output()
-        .expect("run scripts/build-tools --print");
-    let dir = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or("")
-        .to_string();
-    Path::new(&dir).join("kustomize")
+    testkit::tools::tool("kustomize")
 }
 
 /// A base of `n` resources (Deployments, Services and ConfigMaps in 10

@@ -8,7 +8,7 @@
 //!
 //! `GYRO_CONFORMANCE_FILTER=<substring>` runs only the cases whose directory
 //! name contains the substring. The binary comes from `$GYRO_TOOLS_BIN`, else
-//! from `scripts/build-tools --print`, else from the default tools cache.
+//! from `scripts/build-tools --print` (see `testkit::tools`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,10 +23,6 @@ use render::fs::DiskFs;
 /// The kustomize release whose behaviour the corpus pins (its version also
 /// shows up in output, through `buildMetadata: [managedByLabel]`).
 const ORACLE_VERSION: &str = "v5.8.2";
-
-/// Where `scripts/build-tools` put the binaries when the corpus was written;
-/// used only when neither the environment nor the script names a directory.
-const DEFAULT_TOOLS_BIN: &str = "/root/.cache/gyro/tools/ad22b41b533d0c2a/bin";
 
 /// Lines of a failing case's diff shown in the report.
 const DIFF_LINES: usize = 40;
@@ -156,34 +152,7 @@ fn load_cases(corpus: &Path, filter: &str) -> Vec<Case> {
 }
 
 fn kustomize_binary() -> PathBuf {
-    let candidates = [
-        std::env::var_os("GYRO_TOOLS_BIN").map(PathBuf::from),
-        build_tools_bin(),
-        Some(PathBuf::from(DEFAULT_TOOLS_BIN)),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(|dir| dir.join("kustomize"))
-        .find(|bin| bin.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no kustomize binary: set GYRO_TOOLS_BIN to the directory holding it, \
-                 or run scripts/build-tools to build it"
-            )
-        })
-}
-
-/// The bin directory `scripts/build-tools --print` reports, without
-/// building anything.
-fn build_tools_bin() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-tools");
-    let out = Command::new(script).arg("--print").output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let stdout = String::from_utf8(out.stdout).ok()?;
-    stdout.lines().last().map(|l| PathBuf::from(l.trim()))
+    testkit::tools::tool("kustomize")
 }
 
 fn check_oracle_version(kustomize: &Path) {

@@ -12,20 +12,8 @@ use std::process::Command;
 
 use render::yaml::{parse_documents, parse_value, to_yaml, to_yaml_stream};
 
-const DEFAULT_TOOLS_BIN: &str = "/root/.cache/gyro/tools/ad22b41b533d0c2a/bin";
-
 fn kustomize_binary() -> PathBuf {
-    [
-        std::env::var_os("GYRO_TOOLS_BIN").map(PathBuf::from),
-        Some(PathBuf::from(DEFAULT_TOOLS_BIN)),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|dir| dir.join("kustomize"))
-    .find(|bin| bin.is_file())
-    .unwrap_or_else(|| {
-        panic!("no kustomize binary: set GYRO_TOOLS_BIN to the directory holding it")
-    })
+    testkit::tools::tool("kustomize")
 }
 
 struct Case {

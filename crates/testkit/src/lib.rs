@@ -16,6 +16,7 @@ mod cluster;
 mod git;
 mod git_http;
 mod namespace;
+pub mod tools;
 
 pub use cluster::{
     client, condition_status, describe_output, kubeconfig_path, wait_for, wait_for_condition,

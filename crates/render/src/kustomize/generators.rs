@@ -677,10 +677,7 @@ pub(crate) mod testutil {
     use crate::Value;
 
     pub fn kustomize() -> PathBuf {
-        if let Ok(dir) = std::env::var("GYRO_TOOLS_BIN") {
-            return Path::new(&dir).join("kustomize");
-        }
-        PathBuf::from("/root/.cache/gyro/tools/ad22b41b533d0c2a/bin/kustomize")
+        testkit::tools::tool("kustomize")
     }
 
     /// Writes `files` (path, bytes) under `root`.

@@ -467,10 +467,7 @@ mod tests {
     use std::process::Command;
 
     fn kustomize() -> PathBuf {
-        std::env::var_os("GYRO_TOOLS_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/root/.cache/gyro/tools/ad22b41b533d0c2a/bin"))
-            .join("kustomize")
+        testkit::tools::tool("kustomize")
     }
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {

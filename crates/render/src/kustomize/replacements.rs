@@ -1492,20 +1492,9 @@ pub(super) mod oracle {
     use crate::Value;
     use crate::kustomize::resource::{ResMap, Resource};
 
-    /// The kustomize binary, or `None` (the test is then skipped) when it
-    /// is not installed.
-    pub fn kustomize() -> Option<PathBuf> {
-        let dir = std::env::var_os("GYRO_TOOLS_BIN").map_or_else(
-            || PathBuf::from("/root/.cache/gyro/tools/ad22b41b533d0c2a/bin"),
-            PathBuf::from,
-        );
-        let bin = dir.join("kustomize");
-        if bin.is_file() {
-            Some(bin)
-        } else {
-            eprintln!("kustomize binary not found (set GYRO_TOOLS_BIN); oracle check skipped");
-            None
-        }
+    /// The pinned kustomize binary (the test fails when it is missing).
+    pub fn kustomize() -> PathBuf {
+        testkit::tools::tool("kustomize")
     }
 
     /// Writes `files` into a temporary directory, which is returned.
@@ -1637,7 +1626,8 @@ mod tests {
         )
         .and_then(|reps| apply(&mut rm, &reps))
         .map(|()| sorted(rm.into_objects()));
-        if let Some(bin) = oracle::kustomize() {
+        {
+            let bin = oracle::kustomize();
             match (oracle::build(&bin, tmp.path(), "."), &ours) {
                 (Ok(want), Ok(got)) => oracle::assert_same(got, &want, replacements),
                 (Err(_), Err(_)) => {}
@@ -1977,9 +1967,7 @@ stringData: {k: s}
 
     #[test]
     fn renamed_objects_match_by_any_of_their_names() {
-        let Some(bin) = oracle::kustomize() else {
-            return;
-        };
+        let bin = oracle::kustomize();
         let base = r#"
 apiVersion: v1
 kind: ConfigMap

@@ -674,7 +674,8 @@ vars:
         oracle::rename(&mut rm, &over.name_prefix, None);
         let vars: Vec<Var> = base.vars.iter().chain(&over.vars).cloned().collect();
         let ours = resolve(&mut rm, &vars, &extra).map(|()| sorted(rm.into_objects()));
-        if let Some(bin) = oracle::kustomize() {
+        {
+            let bin = oracle::kustomize();
             match (oracle::build(&bin, tmp.path(), "ov"), &ours) {
                 (Ok(want), Ok(got)) => oracle::assert_same(got, &want, overlay),
                 (Err(_), Err(_)) => {}

@@ -11,13 +11,8 @@ use crate::kustomize::resource::{get_path, set_path};
 use super::*;
 use crate::schema::Layer;
 
-const DEFAULT_TOOLS: &str = "/root/.cache/gyro/tools/ad22b41b533d0c2a/bin";
-
-fn kustomize_binary() -> Option<PathBuf> {
-    let dir = std::env::var_os("GYRO_TOOLS_BIN")
-        .map_or_else(|| PathBuf::from(DEFAULT_TOOLS), PathBuf::from);
-    let bin = dir.join("kustomize");
-    bin.is_file().then_some(bin)
+fn kustomize_binary() -> PathBuf {
+    testkit::tools::tool("kustomize")
 }
 
 /// One differential case: files of the kustomization directory, besides
@@ -110,10 +105,7 @@ fn run_gyro(case: &Case<'_>) -> Result<Vec<Value>, Error> {
 }
 
 fn check(name: &str, case: Case<'_>) {
-    let Some(bin) = kustomize_binary() else {
-        eprintln!("{name}: kustomize binary not found (set GYRO_TOOLS_BIN); skipped");
-        return;
-    };
+    let bin = kustomize_binary();
     match (run_kustomize(&bin, &case), run_gyro(&case)) {
         (Ok(want), Ok(got)) => assert_eq!(
             got,
@@ -931,10 +923,7 @@ impl Gen {
 
 #[test]
 fn random_pod_specs_merge_like_kustomize() {
-    let Some(bin) = kustomize_binary() else {
-        eprintln!("random pod specs: kustomize binary not found (set GYRO_TOOLS_BIN); skipped");
-        return;
-    };
+    let bin = kustomize_binary();
     const CASES: usize = 300;
     let mut objects = Gen {
         rng: Rng(0x9e37_79b9_7f4a_7c15),
@@ -1016,10 +1005,7 @@ fn random_pod_specs_merge_like_kustomize() {
 /// layers the built-in schema over the document.
 #[test]
 fn openapi_documents_layered_with_the_builtin_schema() {
-    let Some(bin) = kustomize_binary() else {
-        eprintln!("layered openapi: kustomize binary not found (set GYRO_TOOLS_BIN); skipped");
-        return;
-    };
+    let bin = kustomize_binary();
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, image: a}\n      - {name: b, image: b}\n";
     let foo = "apiVersion: example.com/v1\nkind: Foo\nmetadata:\n  name: f\nspec:\n  items:\n  - {name: a, v: 1}\n  - {name: b, v: 2}\n";
     let patches = [
