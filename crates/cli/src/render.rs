@@ -47,13 +47,8 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
                 path: rel,
                 ..Source::default()
             };
-            source::render(&DiskFs::new(&root), &source).with_context(|| {
-                format!(
-                    "rendering {} (file names relative to {})",
-                    args.path.display(),
-                    root.display()
-                )
-            })?
+            source::render(&DiskFs::new(&root), &source)
+                .map_err(|e| anyhow::Error::new(with_local_path(e, &root)))?
         }
         Some(app_file) => {
             let (field, source, env) = app_source(app_file, args.source_index)?;
@@ -72,6 +67,24 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
         .and_then(|()| out.flush())
         .context("writing to standard output")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error with its file named as the user would type it: relative to
+/// the current directory when below it, absolute otherwise (the renderer
+/// names files relative to the tree root it was given).
+fn with_local_path(mut e: ::render::Error, root: &Path) -> ::render::Error {
+    if let Some(file) = &e.file {
+        let full = root.join(file);
+        let cwd = std::env::current_dir()
+            .ok()
+            .and_then(|d| d.canonicalize().ok());
+        let shown = cwd
+            .as_deref()
+            .and_then(|cwd| full.strip_prefix(cwd).ok())
+            .unwrap_or(&full);
+        e.file = Some(shown.display().to_string());
+    }
+    e
 }
 
 /// The root of the Git checkout holding `dir` (else `/`), and `dir` as a

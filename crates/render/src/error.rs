@@ -44,6 +44,19 @@ impl Error {
         self
     }
 
+    /// Puts `outer` in front of the field an inner step named (a patch
+    /// entry in front of the operation that failed: `patches[0]` + `[2]`
+    /// gives `patches[0][2]`), or sets it when none was named.
+    pub fn within_field(mut self, outer: impl Into<String>) -> Self {
+        let outer = outer.into();
+        self.field = Some(match self.field.take() {
+            None => outer,
+            Some(inner) if inner.starts_with('[') => format!("{outer}{inner}"),
+            Some(inner) => format!("{outer}.{inner}"),
+        });
+        self
+    }
+
     /// Sets the field unless an inner step already named one.
     pub fn at_field(mut self, field: impl Into<String>) -> Self {
         if self.field.is_none() {

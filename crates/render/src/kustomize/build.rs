@@ -76,8 +76,9 @@ fn merge_vars(into: &mut Vec<Var>, more: Vec<Var>) -> Result<()> {
 pub(super) struct Builder<'a> {
     fs: &'a dyn Fs,
     opts: BuildOptions<'a>,
-    /// Directories of the targets being built, outermost first (cycles).
-    stack: Vec<String>,
+    /// Directories and files of the targets being built, outermost first
+    /// (to find cycles).
+    stack: Vec<(String, String)>,
     /// The schema from the root's `openapi: {path: ...}`, if it names one;
     /// otherwise the built-in Kubernetes schema is used.
     custom_schema: Option<Schema>,
@@ -147,7 +148,17 @@ fn parse_kustomization(value: Value) -> Result<Kustomization> {
     if !value.is_object() {
         return Err(Error::new("kustomization file must hold a map of fields"));
     }
-    serde_json::from_value(value).map_err(|e| Error::new(format!("invalid Kustomization: {e}")))
+    // The path names the entry at fault (`images[1].newTagg`), which
+    // serde_json's own message does not.
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let e = Error::new(format!("invalid Kustomization: {}", e.inner()));
+        if path.is_empty() || path == "." {
+            e
+        } else {
+            e.at_field(path)
+        }
+    })
 }
 
 /// kustomize's own upgrades of deprecated fields, done on every read.
@@ -293,18 +304,21 @@ impl<'a> Builder<'a> {
         Ok(path)
     }
 
-    fn enter(&mut self, dir: &str, from: &Loaded) -> Result<()> {
-        if self.stack.iter().any(|d| d == dir) {
-            let mut chain: Vec<&str> = self.stack.iter().map(|d| fs::display(d)).collect();
-            chain.push(fs::display(dir));
+    /// Enters target `t`; fails when it is already being built (a cycle),
+    /// naming the kustomization whose entry closes the loop.
+    fn enter(&mut self, t: &Loaded) -> Result<()> {
+        if self.stack.iter().any(|(d, _)| *d == t.dir) {
+            let mut chain: Vec<&str> = self.stack.iter().map(|(d, _)| fs::display(d)).collect();
+            chain.push(fs::display(&t.dir));
+            let includer = self.stack.last().map_or(t.file.clone(), |(_, f)| f.clone());
             return Err(Error::new(format!(
                 "cycle detected: {} includes itself ({})",
-                fs::display(dir),
+                fs::display(&t.dir),
                 chain.join(" -> ")
             ))
-            .in_file(from.file.clone()));
+            .in_file(includer));
         }
-        self.stack.push(dir.to_string());
+        self.stack.push((t.dir.clone(), t.file.clone()));
         Ok(())
     }
 
@@ -315,7 +329,7 @@ impl<'a> Builder<'a> {
     /// Accumulates target `t` on top of `acc` (empty for resources, the
     /// including target's state for components).
     fn accumulate_target(&mut self, t: &Loaded, mut acc: Accumulated) -> Result<Accumulated> {
-        self.enter(&t.dir, t)?;
+        self.enter(t)?;
         let result = self.accumulate_target_inner(t, &mut acc);
         self.leave();
         result.map(|()| acc)
@@ -489,7 +503,7 @@ impl<'a> Builder<'a> {
             let field = format!("patches[{i}]");
             let (text, file) = self.patch_text(t, &p.path, &p.patch, &field, false)?;
             patches::apply(resmap, p, &text, &file, schema)
-                .map_err(|e| e.at_field(field.clone()))
+                .map_err(|e| e.within_field(field.clone()))
                 .map_err(in_file)?;
             self.ran(t, resmap, "PatchTransformer");
         }
@@ -530,7 +544,7 @@ impl<'a> Builder<'a> {
             let field = format!("patchesJson6902[{i}]");
             let (text, file) = self.patch_text(t, &p.path, &p.patch, &field, false)?;
             patches::json6902_legacy(resmap, p, &text, &file)
-                .map_err(|e| e.at_field(field.clone()))
+                .map_err(|e| e.within_field(field.clone()))
                 .map_err(in_file)?;
             self.ran(t, resmap, "PatchJson6902Transformer");
         }
@@ -749,4 +763,101 @@ fn refuse_unsupported(t: &Loaded) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fs::MemFs;
+
+    const DEPLOYMENT: &str =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n";
+
+    fn err(files: &[(&str, &str)], dir: &str) -> crate::Error {
+        let mut fs = MemFs::new();
+        for (path, text) in files {
+            fs.add(path, *text);
+        }
+        super::super::build(&fs, dir).unwrap_err()
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_entry() {
+        let e = err(
+            &[
+                ("base/d.yaml", DEPLOYMENT),
+                (
+                    "base/kustomization.yaml",
+                    "resources: [d.yaml]\nimages:\n- name: x\n  newTagg: 1\n",
+                ),
+            ],
+            "base",
+        );
+        assert_eq!(e.file.as_deref(), Some("base/kustomization.yaml"));
+        assert_eq!(e.field.as_deref(), Some("images[0].newTagg"));
+    }
+
+    #[test]
+    fn a_failing_patch_names_the_entry_the_operation_and_the_object() {
+        let e = err(
+            &[
+                ("base/d.yaml", DEPLOYMENT),
+                ("base/kustomization.yaml", "resources: [d.yaml]\n"),
+                (
+                    "ov/kustomization.yaml",
+                    "resources: [../base]\npatches:\n- target: {kind: Deployment}\n  patch: '[{\"op\": \"replace\", \"path\": \"/spec/x/y\", \"value\": 1}]'\n",
+                ),
+            ],
+            "ov",
+        );
+        assert_eq!(e.file.as_deref(), Some("ov/kustomization.yaml"));
+        assert_eq!(e.object.as_deref(), Some("Deployment/web"));
+        assert_eq!(e.field.as_deref(), Some("patches[0][0]"));
+    }
+
+    #[test]
+    fn broken_yaml_in_a_base_names_the_file_and_line() {
+        let e = err(
+            &[
+                (
+                    "base/d.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+                ),
+                ("base/kustomization.yaml", "resources: [d.yaml]\n"),
+                ("ov/kustomization.yaml", "resources: [../base]\n"),
+            ],
+            "ov",
+        );
+        assert_eq!(e.file.as_deref(), Some("base/d.yaml"));
+        assert!(e.to_string().contains("line 4"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_resource_and_a_cycle_name_the_kustomization() {
+        let e = err(&[("a/kustomization.yaml", "resources: [../nope]\n")], "a");
+        assert_eq!(e.file.as_deref(), Some("a/kustomization.yaml"));
+        assert_eq!(e.field.as_deref(), Some("resources"));
+        let e = err(
+            &[
+                ("a/kustomization.yaml", "resources: [../b]\n"),
+                ("b/kustomization.yaml", "resources: [../a]\n"),
+            ],
+            "a",
+        );
+        assert!(e.message.contains("cycle"), "{e}");
+        assert_eq!(e.file.as_deref(), Some("b/kustomization.yaml"));
+    }
+
+    #[test]
+    fn plugins_and_remote_bases_are_refused_by_name() {
+        let e = err(&[("k/kustomization.yaml", "transformers: [t.yaml]\n")], "k");
+        assert_eq!(e.field.as_deref(), Some("transformers"));
+        let e = err(
+            &[(
+                "k/kustomization.yaml",
+                "resources: [github.com/org/repo//base?ref=v1]\n",
+            )],
+            "k",
+        );
+        assert!(e.message.contains("remote resource"), "{e}");
+    }
 }
