@@ -75,11 +75,6 @@ fn main() {
                 continue;
             }
         };
-        let gyro = median(runs, || {
-            let objs = render::kustomize::build(&fs, &case.build_path).expect("build");
-            let out = render::yaml::to_yaml_stream(&objs);
-            std::hint::black_box(out);
-        });
         // The baseline parses exactly the files the build reads.
         let recorder = Recorder {
             inner: &fs,
@@ -87,13 +82,22 @@ fn main() {
         };
         render::kustomize::build(&recorder, &case.build_path).expect("build");
         let files: Vec<String> = recorder.read.into_inner().into_iter().collect();
-        let parse = median(runs, || {
-            for f in &files {
-                let text = fs.read_to_string(f).expect("read");
-                let docs = render::yaml::parse_documents(&text, f).expect("parse");
-                std::hint::black_box(docs);
-            }
-        });
+        // Alternating the two keeps drift on a busy machine out of the ratio.
+        let (gyro, parse) = medians_alternating(
+            runs,
+            || {
+                let objs = render::kustomize::build(&fs, &case.build_path).expect("build");
+                let out = render::yaml::to_yaml_stream(&objs);
+                std::hint::black_box(out);
+            },
+            || {
+                for f in &files {
+                    let text = fs.read_to_string(f).expect("read");
+                    let docs = render::yaml::parse_documents(&text, f).expect("parse");
+                    std::hint::black_box(docs);
+                }
+            },
+        );
         let dir = case.root.join(&case.build_path);
         let kz = median((runs / 3).max(3), || {
             let out = Command::new(&kustomize)
@@ -136,6 +140,28 @@ impl Fs for Recorder<'_> {
     fn list(&self, dir: &str) -> render::Result<Vec<String>> {
         self.inner.list(dir)
     }
+}
+
+/// Medians of `f` and `g`, run one after the other `runs` times.
+fn medians_alternating(
+    runs: usize,
+    mut f: impl FnMut(),
+    mut g: impl FnMut(),
+) -> (Duration, Duration) {
+    f(); // warm-up
+    g();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        f();
+        a.push(start.elapsed());
+        let start = Instant::now();
+        g();
+        b.push(start.elapsed());
+    }
+    a.sort();
+    b.sort();
+    (a[a.len() / 2], b[b.len() / 2])
 }
 
 fn median(runs: usize, mut f: impl FnMut()) -> Duration {
