@@ -1,0 +1,216 @@
+//! Carrying a [`Plan`] out against the API server.
+//!
+//! Objects are applied with server-side apply as field manager `gyro`
+//! (forcing conflicts, as Argo CD's server-side apply does), or replaced
+//! with `Replace=true`; `Validate=false` asks the server to ignore unknown
+//! fields. Tasks run in plan order; the first failure stops the sync and
+//! the tasks after it are reported as not run, so a broken object never
+//! leads to pruning.
+
+use std::collections::HashMap;
+
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams,
+    PropagationPolicy, ValidationDirective,
+};
+use kube::core::GroupVersionKind;
+use kube::discovery::{self, Scope};
+use serde_json::Value;
+
+use crate::options::{Propagation, SyncOptions};
+use crate::plan::{Action, Plan, ResourceKey};
+
+/// The field manager gyro applies as.
+pub const FIELD_MANAGER: &str = "gyro";
+
+/// How one task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Applied (or its namespace created).
+    Synced,
+    /// Deleted.
+    Pruned,
+    /// Left alone by the plan.
+    Skipped,
+    /// Tried and failed.
+    Failed,
+    /// Not tried: an earlier task failed.
+    NotRun,
+}
+
+/// One task's result, as `operationState.syncResult.resources[]` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub key: ResourceKey,
+    pub action: Action,
+    pub status: Status,
+    pub message: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyncResult {
+    pub resources: Vec<Outcome>,
+}
+
+impl SyncResult {
+    /// No task failed.
+    pub fn succeeded(&self) -> bool {
+        self.resources
+            .iter()
+            .all(|o| o.status != Status::Failed && o.status != Status::NotRun)
+    }
+}
+
+/// Runs the plan's tasks in order. With `dry_run`, the server validates
+/// and defaults each change without persisting it.
+pub async fn run(client: &kube::Client, plan: &Plan, dry_run: bool) -> SyncResult {
+    let mut resources: HashMap<GroupVersionKind, (ApiResource, Scope)> = HashMap::new();
+    let mut result = SyncResult::default();
+    let mut failed = false;
+    for task in &plan.tasks {
+        let outcome = |status, message: String| Outcome {
+            key: task.key.clone(),
+            action: task.action.clone(),
+            status,
+            message,
+        };
+        if failed {
+            result.resources.push(outcome(
+                Status::NotRun,
+                "not run: an earlier task failed".to_string(),
+            ));
+            continue;
+        }
+        let done = match &task.action {
+            Action::Skip(reason) => Ok((Status::Skipped, reason.clone())),
+            Action::Apply | Action::CreateNamespace => {
+                apply_one(client, &mut resources, &task.object, &task.options, dry_run).await
+            }
+            Action::Prune => {
+                prune_one(client, &mut resources, &task.object, &task.options, dry_run).await
+            }
+        };
+        match done {
+            Ok((status, message)) => result.resources.push(outcome(status, message)),
+            Err(message) => {
+                tracing::warn!(resource = %task.key, %message, "sync task failed");
+                failed = true;
+                result.resources.push(outcome(Status::Failed, message));
+            }
+        }
+    }
+    result
+}
+
+/// The API for an object's kind (found by discovery, once per kind).
+async fn api_for(
+    client: &kube::Client,
+    cache: &mut HashMap<GroupVersionKind, (ApiResource, Scope)>,
+    obj: &Value,
+) -> Result<Api<DynamicObject>, String> {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    if !cache.contains_key(&gvk) {
+        let (ar, caps) = discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|e| format!("the server does not serve {api_version} {kind}: {e}"))?;
+        cache.insert(gvk.clone(), (ar, caps.scope));
+    }
+    let Some((ar, scope)) = cache.get(&gvk) else {
+        return Err(format!("no API for {api_version} {kind}"));
+    };
+    let ns = obj
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Ok(match scope {
+        Scope::Cluster => Api::all_with(client.clone(), ar),
+        Scope::Namespaced => Api::namespaced_with(client.clone(), ns, ar),
+    })
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj.get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+async fn apply_one(
+    client: &kube::Client,
+    cache: &mut HashMap<GroupVersionKind, (ApiResource, Scope)>,
+    obj: &Value,
+    options: &SyncOptions,
+    dry_run: bool,
+) -> Result<(Status, String), String> {
+    if options.server_side_apply == Some(false) {
+        return Err("client-side apply (ServerSideApply=false) is not supported yet; gyro applies server-side".to_string());
+    }
+    let api = api_for(client, cache, obj).await?;
+    let name = name_of(obj);
+    let validation = if options.validate {
+        ValidationDirective::Strict
+    } else {
+        ValidationDirective::Ignore
+    };
+    if options.replace {
+        let dynamic: DynamicObject = serde_json::from_value(obj.clone())
+            .map_err(|e| format!("not a Kubernetes object: {e}"))?;
+        let post = PostParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        return match api.get_opt(name).await.map_err(|e| e.to_string())? {
+            None => api
+                .create(&post, &dynamic)
+                .await
+                .map(|_| (Status::Synced, "created (Replace=true)".to_string()))
+                .map_err(|e| e.to_string()),
+            Some(live) => {
+                let mut dynamic = dynamic;
+                dynamic.metadata.resource_version = live.metadata.resource_version;
+                api.replace(name, &post, &dynamic)
+                    .await
+                    .map(|_| (Status::Synced, "replaced (Replace=true)".to_string()))
+                    .map_err(|e| e.to_string())
+            }
+        };
+    }
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = dry_run;
+    params.field_validation = Some(validation);
+    api.patch(name, &params, &Patch::Apply(obj))
+        .await
+        .map(|_| (Status::Synced, "applied".to_string()))
+        .map_err(|e| e.to_string())
+}
+
+async fn prune_one(
+    client: &kube::Client,
+    cache: &mut HashMap<GroupVersionKind, (ApiResource, Scope)>,
+    obj: &Value,
+    options: &SyncOptions,
+    dry_run: bool,
+) -> Result<(Status, String), String> {
+    let api = api_for(client, cache, obj).await?;
+    let params = DeleteParams {
+        dry_run,
+        propagation_policy: Some(match options.prune_propagation {
+            Propagation::Foreground => PropagationPolicy::Foreground,
+            Propagation::Background => PropagationPolicy::Background,
+            Propagation::Orphan => PropagationPolicy::Orphan,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(name_of(obj), &params).await {
+        Ok(_) => Ok((Status::Pruned, "pruned".to_string())),
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            Ok((Status::Pruned, "already gone".to_string()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
