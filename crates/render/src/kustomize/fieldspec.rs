@@ -78,7 +78,8 @@ pub enum Leaf {
 /// the way ends that branch, and a scalar on the way is an error. With
 /// `create`, missing (or null) fields on the way become maps and a missing
 /// leaf is created as `leaf` (a map, or `null` for a scalar that `f` then
-/// fills); a segment marked `x[]` is never created.
+/// fills); a segment marked `x[]` is never created, and a null one becomes
+/// an empty list, as in kustomize.
 pub fn visit(
     obj: &mut Value,
     path: &[String],
@@ -113,6 +114,9 @@ pub fn visit(
                 }
             };
             match (map.get_mut(name), creating) {
+                // kustomize turns a null field marked as a list into an
+                // empty list while walking through it, creating or not.
+                (Some(child), _) if is_seq && child.is_null() => *child = Value::Array(Vec::new()),
                 (Some(child), Some(leaf)) if child.is_null() => *child = new_leaf(leaf),
                 (Some(_), _) => {}
                 (None, Some(leaf)) => {

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
-use super::fieldspec::FieldSpec;
+use super::fieldspec::{FieldSpec, split_path, visit};
 use super::kustomization::Image;
 use super::resource::{ResMap, Resource};
 use crate::{Error, Result, Value};
@@ -61,7 +61,7 @@ pub fn apply(resmap: &mut ResMap, images: &[Image]) -> Result<()> {
 /// any from the kustomization's `configurations`). Image fields are never
 /// created, whatever `create` says.
 pub fn apply_with_specs(resmap: &mut ResMap, images: &[Image], specs: &[FieldSpec]) -> Result<()> {
-    let paths: Vec<Vec<Segment>> = specs.iter().map(|s| segments(&s.path)).collect();
+    let paths: Vec<Vec<String>> = specs.iter().map(|s| split_path(&s.path)).collect();
     for image in images {
         let rule = Rule::new(image);
         // Both passes leave CRDs alone; the first runs over every object
@@ -80,7 +80,7 @@ pub fn apply_with_specs(resmap: &mut ResMap, images: &[Image], specs: &[FieldSpe
                 if !spec.applies_to(r) {
                     continue;
                 }
-                walk(&mut r.obj, path, false, &mut |v| rule.apply(v))
+                visit(&mut r.obj, path, None, &mut |v| rule.apply(v))
                     .map_err(|e| e.for_object(r.describe()).at_field(spec.path.clone()))?;
             }
         }
@@ -294,94 +294,6 @@ fn legacy_containers(list: &mut Value, rule: &Rule<'_>) -> Result<()> {
     Ok(())
 }
 
-/// One step of a field-spec path: a key, and whether the spec marks it as
-/// a list (`containers[]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Segment {
-    pub name: String,
-    pub list: bool,
-}
-
-/// Splits a field-spec path the way kustomize does: on `/`, where `\/`
-/// stays inside a key and a leading `/` is ignored.
-pub(crate) fn segments(path: &str) -> Vec<Segment> {
-    let path = path
-        .strip_prefix('/')
-        .filter(|p| !p.is_empty())
-        .unwrap_or(path);
-    let mut parts: Vec<String> = Vec::new();
-    for piece in path.split('/') {
-        match parts.last_mut() {
-            Some(last) if last.ends_with('\\') => {
-                last.pop();
-                last.push('/');
-                last.push_str(piece);
-            }
-            _ => parts.push(piece.to_string()),
-        }
-    }
-    parts
-        .into_iter()
-        .map(|p| match p.strip_suffix("[]") {
-            Some(name) => Segment {
-                name: name.to_string(),
-                list: true,
-            },
-            None => Segment {
-                name: p,
-                list: false,
-            },
-        })
-        .collect()
-}
-
-/// Calls `f` on each value at `path`, as kustomize's field-spec filter
-/// walks: lists on the way are walked item by item, a null stops the walk,
-/// and a scalar in the way is an error. A null where the path marks a list
-/// becomes an empty list. With `create`, missing or null maps on the way
-/// are made, and a missing leaf is created as null for `f` to fill (never
-/// under a list step).
-pub(crate) fn walk(
-    node: &mut Value,
-    path: &[Segment],
-    create: bool,
-    f: &mut dyn FnMut(&mut Value) -> Result<()>,
-) -> Result<()> {
-    let Some((step, rest)) = path.split_first() else {
-        return f(node);
-    };
-    match node {
-        Value::Null => Ok(()),
-        Value::Array(items) => {
-            for item in items {
-                walk(item, path, create, f)?;
-            }
-            Ok(())
-        }
-        Value::Object(map) => {
-            if step.name.is_empty() {
-                return Err(Error::new("cannot set or create an empty field name"));
-            }
-            let create_here = create && !step.list;
-            if create_here && !map.contains_key(&step.name) {
-                map.insert(step.name.clone(), Value::Null);
-            }
-            let Some(child) = map.get_mut(&step.name) else {
-                return Ok(());
-            };
-            if child.is_null() {
-                if step.list {
-                    *child = Value::Array(Vec::new());
-                } else if create_here && !rest.is_empty() {
-                    *child = Value::Object(Default::default());
-                }
-            }
-            walk(child, rest, create, f)
-        }
-        _ => Err(Error::new("expected sequence or mapping node")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -467,13 +379,6 @@ mod tests {
             Some("nginx:-x")
         );
         assert_eq!(rw(&rule("[", "", "2", "", ""), "["), None);
-    }
-
-    #[test]
-    fn segments_split_like_kustomize() {
-        let s = segments("/spec/a\\/b/c[]");
-        let names: Vec<_> = s.iter().map(|x| (x.name.as_str(), x.list)).collect();
-        assert_eq!(names, [("spec", false), ("a/b", false), ("c", true)]);
     }
 
     const RESOURCES: &str = r#"apiVersion: apps/v1
@@ -612,10 +517,7 @@ spec:
         let obj = serde_json::json!({"apiVersion": "example.com/v1", "kind": "Foo", "metadata": {"name": "f"}, "spec": "hello"});
         resmap.append(Resource::new(obj, "f.yaml")).unwrap();
         let err = apply(&mut resmap, &[rule("nginx", "", "2", "", "")]).unwrap_err();
-        assert!(
-            err.message.contains("expected sequence or mapping node"),
-            "{err}"
-        );
+        assert!(err.message.contains("expected a map or list"), "{err}");
         assert_eq!(err.field.as_deref(), Some("spec/containers[]/image"));
     }
 }

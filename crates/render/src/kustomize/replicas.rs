@@ -9,8 +9,8 @@
 //! and `spec.replicas` is created where missing. An entry that matches no
 //! resource is an error. A count of 0 is set like any other.
 
-use super::fieldspec::FieldSpec;
-use super::images::{ensure_scalar, segments, walk};
+use super::fieldspec::{FieldSpec, Leaf, split_path, visit};
+use super::images::ensure_scalar;
 use super::kustomization::Replica;
 use super::resource::ResMap;
 use crate::{Error, Result, Value};
@@ -49,7 +49,7 @@ pub fn apply_with_specs(
     replicas: &[Replica],
     specs: &[FieldSpec],
 ) -> Result<()> {
-    let paths: Vec<_> = specs.iter().map(|s| segments(&s.path)).collect();
+    let paths: Vec<_> = specs.iter().map(|s| split_path(&s.path)).collect();
     for replica in replicas {
         let mut found = false;
         for (spec, path) in specs.iter().zip(&paths) {
@@ -68,11 +68,16 @@ pub fn apply_with_specs(
                 if !spec.applies_to(r) {
                     continue;
                 }
-                walk(&mut r.obj, path, spec.create, &mut |v| {
-                    ensure_scalar(v)?;
-                    *v = Value::from(replica.count);
-                    Ok(())
-                })
+                visit(
+                    &mut r.obj,
+                    path,
+                    spec.create.then_some(Leaf::Scalar),
+                    &mut |v| {
+                        ensure_scalar(v)?;
+                        *v = Value::from(replica.count);
+                        Ok(())
+                    },
+                )
                 .map_err(|e| e.for_object(r.describe()).at_field(spec.path.clone()))?;
             }
         }
