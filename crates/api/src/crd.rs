@@ -37,6 +37,45 @@ pub enum CrdError {
     },
     #[error("writing the {kind} CRD as YAML: {message}")]
     Yaml { kind: String, message: String },
+    #[error("installing CRD {name}: {source}")]
+    Install { name: String, source: kube::Error },
+    #[error("CRD {name} did not become Established within {seconds} s")]
+    NotEstablished { name: String, seconds: u64 },
+}
+
+/// Installs (or updates) both CRDs with server-side apply as `manager` and
+/// waits until the API server serves them. Idempotent: tests and
+/// installers call it whether or not the CRDs are there.
+pub async fn install(client: &kube::Client, manager: &str) -> Result<(), CrdError> {
+    use kube::api::{Api, Patch, PatchParams};
+    use kube::runtime::wait::{await_condition, conditions};
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [application()?, app_project()?] {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(
+            &name,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .map_err(|source| CrdError::Install {
+            name: name.clone(),
+            source,
+        })?;
+        const WAIT: u64 = 60;
+        let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        match tokio::time::timeout(std::time::Duration::from_secs(WAIT), established).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => {
+                return Err(CrdError::NotEstablished {
+                    name,
+                    seconds: WAIT,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `applications.argoproj.io` CRD.

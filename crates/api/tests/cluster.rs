@@ -9,11 +9,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use api::{AppProject, Application, ApplicationStatus, HealthStatus, SyncStatus};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, Client};
@@ -22,23 +19,10 @@ use testkit::TestNamespace;
 
 const MANAGER: &str = "gyro-api-test";
 
-/// Installs both CRDs with server-side apply (idempotent; they are shared
-/// by every test in the cluster and never deleted) and waits until each is
-/// Established.
+/// Argo CD's CRDs, installed idempotently and never removed: they are
+/// cluster-wide and shared by every test.
 async fn install_crds(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [api::crd::application()?, api::crd::app_project()?] {
-        let name = crd.metadata.name.clone().context("CRD without a name")?;
-        crds.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .with_context(|| format!("applying CRD {name}"))?;
-        testkit::wait_for_condition(&crds, &name, Duration::from_secs(60), "Established").await?;
-    }
-    Ok(())
+    Ok(api::crd::install(client, MANAGER).await?)
 }
 
 /// The raw API for a seed's kind, so the manifest is sent exactly as

@@ -5,6 +5,7 @@
 //! to exit codes.
 
 mod check;
+mod controller;
 mod kubeconfig;
 mod render;
 
@@ -33,6 +34,9 @@ enum Command {
     /// Render a directory or kustomization (optionally as an Argo CD
     /// Application's source) and print the objects as a YAML stream.
     Render(render::RenderArgs),
+    /// Run the Application controller: sync Argo CD Applications from Git
+    /// and report their status.
+    Controller(controller::ControllerArgs),
 }
 
 #[tokio::main]
@@ -48,6 +52,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check => check::run(&cli.kube).await,
         Command::Render(args) => crate::render::run(&args),
+        Command::Controller(args) => crate::controller::run(&cli.kube, args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,421 @@
+//! Pure decisions and status values: what the controller writes to
+//! `Application.status`, and whether it syncs. No I/O and no clock: the
+//! time is a parameter.
+
+use api::{
+    Application, ApplicationCondition, ApplicationSource, OperationInitiator, RevisionHistory,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::{Value, json};
+
+/// The annotation `argocd app get --refresh` (and users) set to ask for a
+/// reconcile now; the controller removes it afterwards.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+/// Argo CD's default resource tracking label.
+pub const TRACKING_LABEL: &str = "app.kubernetes.io/instance";
+/// Argo CD's default `revisionHistoryLimit`.
+pub const DEFAULT_HISTORY_LIMIT: usize = 10;
+
+/// A condition type and its message, as `status.conditions[]` holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub type_: &'static str,
+    pub message: String,
+}
+
+impl Condition {
+    pub fn comparison(message: impl Into<String>) -> Self {
+        Self {
+            type_: "ComparisonError",
+            message: message.into(),
+        }
+    }
+    pub fn invalid_spec(message: impl Into<String>) -> Self {
+        Self {
+            type_: "InvalidSpecError",
+            message: message.into(),
+        }
+    }
+    pub fn sync(message: impl Into<String>) -> Self {
+        Self {
+            type_: "SyncError",
+            message: message.into(),
+        }
+    }
+}
+
+/// What the controller supports of an Application's spec, as the one source
+/// it renders, or the condition that says why it cannot.
+pub fn supported_source(app: &Application) -> Result<ApplicationSource, Condition> {
+    let dest = &app.spec.destination;
+    let in_cluster = match (&dest.server, &dest.name) {
+        (Some(server), _) if !server.is_empty() => {
+            server.trim_end_matches('/') == "https://kubernetes.default.svc"
+        }
+        (_, Some(name)) if !name.is_empty() => name == "in-cluster",
+        _ => {
+            return Err(Condition::invalid_spec(
+                "spec.destination: neither server nor name is set",
+            ));
+        }
+    };
+    if !in_cluster {
+        return Err(Condition::invalid_spec(format!(
+            "spec.destination: {} is not the in-cluster destination (https://kubernetes.default.svc or name in-cluster); multi-cluster is not supported yet",
+            dest.server
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| dest.name.clone())
+                .unwrap_or_default()
+        )));
+    }
+    if app.spec.source_hydrator.is_some() {
+        return Err(Condition::invalid_spec(
+            "spec.sourceHydrator: the source hydrator is not supported yet",
+        ));
+    }
+    let mut sources = app.spec.effective_sources();
+    match sources.len() {
+        0 => Err(Condition::invalid_spec(
+            "spec.source: the Application has no source",
+        )),
+        1 => Ok(sources.remove(0)),
+        n => Err(Condition::invalid_spec(format!(
+            "spec.sources: {n} sources; multiple sources are not supported yet"
+        ))),
+    }
+}
+
+/// Whether an automated sync runs: only when something is out of sync, and
+/// then for a revision not synced yet, or for drift when `selfHeal` is on
+/// (as Argo CD: a failed sync of a revision is not retried without
+/// `selfHeal`). `Err` is the reason the sync is refused.
+pub fn auto_sync(
+    app: &Application,
+    revision: &str,
+    out_of_sync: bool,
+    desired_count: usize,
+) -> Result<bool, Condition> {
+    let Some(automated) = app
+        .spec
+        .sync_policy
+        .as_ref()
+        .and_then(|p| p.automated.as_ref())
+    else {
+        return Ok(false);
+    };
+    if automated.enabled == Some(false) || !out_of_sync {
+        return Ok(false);
+    }
+    let last = app
+        .status
+        .as_ref()
+        .and_then(|s| s.operation_state.as_ref())
+        .and_then(|o| o.sync_result.as_ref())
+        .map(|r| r.revision.as_str());
+    if last == Some(revision) && automated.self_heal != Some(true) {
+        return Ok(false);
+    }
+    if desired_count == 0 && automated.allow_empty != Some(true) {
+        return Err(Condition::sync(format!(
+            "auto-sync refused: revision {revision} renders no objects, which would prune every resource; set syncPolicy.automated.allowEmpty to allow it"
+        )));
+    }
+    Ok(true)
+}
+
+/// `status.history` with a new entry for a successful sync: the next id,
+/// trimmed to `revisionHistoryLimit` (oldest dropped).
+pub fn append_history(
+    app: &Application,
+    revision: &str,
+    source: &ApplicationSource,
+    started: &Time,
+    now: &Time,
+) -> Vec<RevisionHistory> {
+    let mut history = app
+        .status
+        .as_ref()
+        .and_then(|s| s.history.clone())
+        .unwrap_or_default();
+    let id = history.iter().map(|h| h.id).max().map_or(0, |m| m + 1);
+    history.push(RevisionHistory {
+        revision: Some(revision.to_string()),
+        deployed_at: now.clone(),
+        deploy_started_at: Some(started.clone()),
+        id,
+        source: Some(source.clone()),
+        initiated_by: Some(OperationInitiator {
+            username: None,
+            automated: Some(true),
+        }),
+        sources: None,
+        revisions: None,
+    });
+    let limit = app
+        .spec
+        .revision_history_limit
+        .map_or(DEFAULT_HISTORY_LIMIT, |l| usize::try_from(l).unwrap_or(0));
+    let drop = history.len().saturating_sub(limit.max(1));
+    history.drain(..drop);
+    history
+}
+
+/// The `status.conditions` to write: one per new condition, keeping the
+/// `lastTransitionTime` of a condition that was already there unchanged.
+pub fn conditions(app: &Application, new: &[Condition], now: &Time) -> Vec<ApplicationCondition> {
+    let old = app
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or(&[]);
+    new.iter()
+        .map(|c| {
+            let same = old
+                .iter()
+                .find(|o| o.type_ == c.type_ && o.message == c.message);
+            ApplicationCondition {
+                type_: c.type_.to_string(),
+                message: c.message.clone(),
+                last_transition_time: same
+                    .and_then(|o| o.last_transition_time.clone())
+                    .or_else(|| Some(now.clone())),
+            }
+        })
+        .collect()
+}
+
+/// A fingerprint of what the user asks for (`spec`, `operation`): a
+/// reconcile triggered only by the controller's own status write sees the
+/// same fingerprint and is skipped until the interval is due.
+pub fn fingerprint(app: &Application) -> String {
+    json!([app.spec, app.operation]).to_string()
+}
+
+/// How often an Application whose resources are still settling
+/// (Progressing or Missing) is checked again. Argo CD learns of such changes
+/// from its watch cache; until gyro has one, it looks again sooner.
+pub const SETTLING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// When to reconcile next: sooner while resources settle, never later than
+/// the interval.
+pub fn next_check(settling: bool, interval: std::time::Duration) -> std::time::Duration {
+    if settling {
+        interval.min(SETTLING_INTERVAL)
+    } else {
+        interval
+    }
+}
+
+/// Whether the refresh annotation is set.
+pub fn refresh_requested(app: &Application) -> bool {
+    app.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(REFRESH_ANNOTATION))
+}
+
+/// A JSON merge patch that turns `old` into `new`: merge patches merge
+/// nested objects, so every key `old` has and `new` lacks is set to `null`
+/// (otherwise a stale `health.message` or `syncResult` would survive).
+/// Arrays and scalars are replaced whole.
+pub fn replacing(old: Option<&Value>, new: &Value) -> Value {
+    match (old, new) {
+        (Some(Value::Object(old)), Value::Object(new)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, v) in new {
+                patch.insert(k.clone(), replacing(old.get(k), v));
+            }
+            for k in old.keys() {
+                if !new.contains_key(k) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
+/// Sets the tracking label on a desired object.
+pub fn track(obj: &mut Value, app_name: &str) {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    let meta = &mut obj["metadata"];
+    if !meta.get("labels").is_some_and(Value::is_object) {
+        meta["labels"] = json!({});
+    }
+    meta["labels"][TRACKING_LABEL] = Value::String(app_name.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::{ApplicationStatus, Operation, OperationState, SyncOperationResult};
+
+    fn app(yaml_json: Value) -> Application {
+        serde_json::from_value(yaml_json).unwrap()
+    }
+
+    fn base() -> Value {
+        json!({
+            "metadata": {"name": "web", "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "file:///repo", "path": "app"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
+                "syncPolicy": {"automated": {"prune": true, "selfHeal": false}}
+            }
+        })
+    }
+
+    fn synced_at(mut a: Application, rev: &str) -> Application {
+        a.status = Some(ApplicationStatus {
+            operation_state: Some(OperationState {
+                operation: Operation::default(),
+                phase: "Succeeded".into(),
+                message: None,
+                sync_result: Some(SyncOperationResult {
+                    revision: rev.into(),
+                    ..Default::default()
+                }),
+                started_at: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+                finished_at: None,
+                retry_count: None,
+            }),
+            ..Default::default()
+        });
+        a
+    }
+
+    #[test]
+    fn only_in_cluster_single_source_is_supported() {
+        assert!(supported_source(&app(base())).is_ok());
+        let mut v = base();
+        v["spec"]["destination"] = json!({"name": "in-cluster", "namespace": "x"});
+        assert!(supported_source(&app(v)).is_ok());
+        let mut v = base();
+        v["spec"]["destination"]["server"] = json!("https://prod.example.com");
+        let err = supported_source(&app(v)).unwrap_err();
+        assert_eq!(err.type_, "InvalidSpecError");
+        assert!(err.message.contains("spec.destination"), "{}", err.message);
+        assert!(err.message.contains("multi-cluster is not supported yet"));
+        let mut v = base();
+        v["spec"]["sources"] = json!([{"repoURL": "a"}, {"repoURL": "b"}]);
+        let err = supported_source(&app(v)).unwrap_err();
+        assert!(err.message.starts_with("spec.sources: 2 sources"));
+        let mut v = base();
+        v["spec"].as_object_mut().unwrap().remove("source");
+        assert!(
+            supported_source(&app(v))
+                .unwrap_err()
+                .message
+                .starts_with("spec.source:")
+        );
+    }
+
+    #[test]
+    fn auto_sync_new_revision_or_drift_with_self_heal() {
+        let a = app(base());
+        assert_eq!(auto_sync(&a, "r1", true, 3), Ok(true));
+        assert_eq!(auto_sync(&a, "r1", false, 3), Ok(false));
+        // Drift at the revision already synced: only with selfHeal.
+        let a = synced_at(app(base()), "r1");
+        assert_eq!(auto_sync(&a, "r1", true, 3), Ok(false));
+        assert_eq!(auto_sync(&a, "r2", true, 3), Ok(true));
+        let mut v = base();
+        v["spec"]["syncPolicy"]["automated"]["selfHeal"] = json!(true);
+        let a = synced_at(app(v), "r1");
+        assert_eq!(auto_sync(&a, "r1", true, 3), Ok(true));
+        // Not automated, or disabled.
+        let mut v = base();
+        v["spec"].as_object_mut().unwrap().remove("syncPolicy");
+        assert_eq!(auto_sync(&app(v), "r1", true, 3), Ok(false));
+        let mut v = base();
+        v["spec"]["syncPolicy"]["automated"]["enabled"] = json!(false);
+        assert_eq!(auto_sync(&app(v), "r1", true, 3), Ok(false));
+    }
+
+    #[test]
+    fn empty_render_is_never_synced_without_allow_empty() {
+        let err = auto_sync(&app(base()), "r1", true, 0).unwrap_err();
+        assert_eq!(err.type_, "SyncError");
+        assert!(err.message.contains("allowEmpty"));
+        let mut v = base();
+        v["spec"]["syncPolicy"]["automated"]["allowEmpty"] = json!(true);
+        assert_eq!(auto_sync(&app(v), "r1", true, 0), Ok(true));
+    }
+
+    #[test]
+    fn history_ids_increment_and_respect_the_limit() {
+        let mut v = base();
+        v["spec"]["revisionHistoryLimit"] = json!(2);
+        let mut a = app(v);
+        let src = a.spec.source.clone().unwrap();
+        let t = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        for rev in ["a", "b", "c"] {
+            let history = append_history(&a, rev, &src, &t, &t);
+            a.status = Some(ApplicationStatus {
+                history: Some(history),
+                ..Default::default()
+            });
+        }
+        let h = a.status.unwrap().history.unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!((h[0].id, h[0].revision.as_deref()), (1, Some("b")));
+        assert_eq!((h[1].id, h[1].revision.as_deref()), (2, Some("c")));
+    }
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_unchanged() {
+        let t0 = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let t1 = Time(k8s_openapi::jiff::Timestamp::now());
+        let mut a = app(base());
+        let c = [Condition::comparison("x.yaml: bad")];
+        a.status = Some(ApplicationStatus {
+            conditions: Some(conditions(&a, &c, &t0)),
+            ..Default::default()
+        });
+        assert_eq!(conditions(&a, &c, &t1)[0].last_transition_time, Some(t0));
+        let other = [Condition::comparison("y.yaml: bad")];
+        assert_eq!(
+            conditions(&a, &other, &t1)[0].last_transition_time,
+            Some(t1)
+        );
+    }
+
+    #[test]
+    fn settling_applications_are_checked_sooner() {
+        let interval = std::time::Duration::from_secs(180);
+        assert_eq!(next_check(false, interval), interval);
+        assert_eq!(next_check(true, interval), SETTLING_INTERVAL);
+        let short = std::time::Duration::from_secs(1);
+        assert_eq!(next_check(true, short), short);
+    }
+
+    #[test]
+    fn replacing_patch_removes_what_the_new_value_lacks() {
+        let old =
+            json!({"health": {"status": "Degraded", "message": "stuck"}, "n": 1, "list": [1, 2]});
+        let new = json!({"health": {"status": "Healthy"}, "list": [3]});
+        assert_eq!(
+            replacing(Some(&old), &new),
+            json!({"health": {"status": "Healthy", "message": null}, "n": null, "list": [3]})
+        );
+        assert_eq!(replacing(None, &new), new);
+    }
+
+    #[test]
+    fn tracking_label_is_added_without_losing_labels() {
+        let mut obj = json!({"kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}});
+        track(&mut obj, "web");
+        assert_eq!(
+            obj["metadata"]["labels"],
+            json!({"a": "b", TRACKING_LABEL: "web"})
+        );
+        let mut bare = json!({"kind": "ConfigMap"});
+        track(&mut bare, "web");
+        assert_eq!(bare["metadata"]["labels"][TRACKING_LABEL], "web");
+    }
+}
