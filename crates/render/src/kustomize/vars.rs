@@ -24,84 +24,6 @@ use super::replacements::{
 use super::resource::{Gvk, ResId, ResMap, Resource, describe};
 use crate::{Error, Result, Value};
 
-/// Where kustomize looks for `$(NAME)` by default (its `varReference`
-/// configuration), one spec a line: kind (`*` for every kind) and path.
-/// The CronJob volumes path lacks its second `spec`, as in kustomize.
-const VAR_REFERENCE: &str = "\
-CronJob spec/jobTemplate/spec/template/spec/containers/args
-CronJob spec/jobTemplate/spec/template/spec/containers/command
-CronJob spec/jobTemplate/spec/template/spec/containers/env/value
-CronJob spec/jobTemplate/spec/template/spec/containers/volumeMounts/mountPath
-CronJob spec/jobTemplate/spec/template/spec/initContainers/args
-CronJob spec/jobTemplate/spec/template/spec/initContainers/command
-CronJob spec/jobTemplate/spec/template/spec/initContainers/env/value
-CronJob spec/jobTemplate/spec/template/spec/initContainers/volumeMounts/mountPath
-CronJob spec/jobTemplate/spec/template/volumes/nfs/server
-DaemonSet spec/template/spec/containers/args
-DaemonSet spec/template/spec/containers/command
-DaemonSet spec/template/spec/containers/env/value
-DaemonSet spec/template/spec/containers/volumeMounts/mountPath
-DaemonSet spec/template/spec/initContainers/args
-DaemonSet spec/template/spec/initContainers/command
-DaemonSet spec/template/spec/initContainers/env/value
-DaemonSet spec/template/spec/initContainers/volumeMounts/mountPath
-DaemonSet spec/template/spec/volumes/nfs/server
-Deployment spec/template/spec/containers/args
-Deployment spec/template/spec/containers/command
-Deployment spec/template/spec/containers/env/value
-Deployment spec/template/spec/containers/volumeMounts/mountPath
-Deployment spec/template/spec/initContainers/args
-Deployment spec/template/spec/initContainers/command
-Deployment spec/template/spec/initContainers/env/value
-Deployment spec/template/spec/initContainers/volumeMounts/mountPath
-Deployment spec/template/spec/volumes/nfs/server
-Deployment spec/template/metadata/annotations
-Ingress spec/rules/host
-Ingress spec/tls/hosts
-Ingress spec/tls/secretName
-Job spec/template/spec/containers/args
-Job spec/template/spec/containers/command
-Job spec/template/spec/containers/env/value
-Job spec/template/spec/containers/volumeMounts/mountPath
-Job spec/template/spec/initContainers/args
-Job spec/template/spec/initContainers/command
-Job spec/template/spec/initContainers/env/value
-Job spec/template/spec/initContainers/volumeMounts/mountPath
-Job spec/template/spec/volumes/nfs/server
-Pod spec/containers/args
-Pod spec/containers/command
-Pod spec/containers/env/value
-Pod spec/containers/volumeMounts/mountPath
-Pod spec/initContainers/args
-Pod spec/initContainers/command
-Pod spec/initContainers/env/value
-Pod spec/initContainers/volumeMounts/mountPath
-Pod spec/volumes/nfs/server
-ReplicaSet spec/template/spec/containers/args
-ReplicaSet spec/template/spec/containers/command
-ReplicaSet spec/template/spec/containers/env/value
-ReplicaSet spec/template/spec/containers/volumeMounts/mountPath
-ReplicaSet spec/template/spec/initContainers/args
-ReplicaSet spec/template/spec/initContainers/command
-ReplicaSet spec/template/spec/initContainers/env/value
-ReplicaSet spec/template/spec/initContainers/volumeMounts/mountPath
-ReplicaSet spec/template/spec/volumes/nfs/server
-Service spec/ports/port
-Service spec/ports/targetPort
-StatefulSet spec/template/spec/containers/args
-StatefulSet spec/template/spec/containers/command
-StatefulSet spec/template/spec/containers/env/value
-StatefulSet spec/template/spec/containers/volumeMounts/mountPath
-StatefulSet spec/template/spec/initContainers/args
-StatefulSet spec/template/spec/initContainers/command
-StatefulSet spec/template/spec/initContainers/env/value
-StatefulSet spec/template/spec/initContainers/volumeMounts/mountPath
-StatefulSet spec/volumeClaimTemplates/spec/nfs/server
-PersistentVolume spec/nfs/server
-* metadata/labels
-* metadata/annotations
-";
-
 /// A var's value, as kustomize reads it from the object.
 #[derive(Debug, Clone, PartialEq)]
 enum VarValue {
@@ -146,11 +68,12 @@ impl VarValue {
 }
 
 /// Resolves every var to its value from the resources, and substitutes
-/// `$(NAME)` in the fields kustomize's `varReference` field specs name,
-/// plus `extra` specs from `configurations:` files. Unresolved `$(X)` stays
-/// as is; a var whose objref matches nothing, or several objects, is an
-/// error, and so is a var name declared twice.
-pub fn resolve(resmap: &mut ResMap, vars: &[Var], extra: &[FieldSpec]) -> Result<()> {
+/// `$(NAME)` in the fields `specs` name: the build's `varReference` field
+/// specs (kustomize's defaults merged with any `configurations:` files, as
+/// [`super::builtins::TransformerConfig`] holds them). Unresolved `$(X)`
+/// stays as is; a var whose objref matches nothing, or several objects, is
+/// an error, and so is a var name declared twice.
+pub fn resolve(resmap: &mut ResMap, vars: &[Var], specs: &[FieldSpec]) -> Result<()> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -188,7 +111,7 @@ pub fn resolve(resmap: &mut ResMap, vars: &[Var], extra: &[FieldSpec]) -> Result
         })?;
         values.insert(var.name.as_str(), value);
     }
-    let specs = field_specs(extra);
+    let specs = field_specs(specs);
     for r in resmap.iter_mut() {
         let gvk = r.gvk();
         for (spec, path, annotations) in &specs {
@@ -344,36 +267,13 @@ fn split_slice_index(part: String, out: &mut Vec<String>) {
     out.push(part);
 }
 
-/// The default field specs and `extra`, deduplicated as kustomize merges
-/// them: an extra spec is dropped when one already there has the same
-/// path and is selected by its group/version/kind. Each comes with its
-/// split path, and whether it is the object's own annotations.
-fn field_specs(extra: &[FieldSpec]) -> Vec<(FieldSpec, Vec<String>, bool)> {
-    let mut specs: Vec<FieldSpec> = VAR_REFERENCE
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .map(|(kind, path)| FieldSpec {
-            kind: if kind == "*" {
-                String::new()
-            } else {
-                kind.to_string()
-            },
-            path: path.to_string(),
-            ..FieldSpec::default()
-        })
-        .collect();
-    for x in extra {
-        let selector = x.gvk();
-        if !specs
-            .iter()
-            .any(|s| s.path == x.path && selector.selects(&s.gvk()))
-        {
-            specs.push(x.clone());
-        }
-    }
+/// Each spec with its split path, and whether it is the object's own
+/// annotations.
+fn field_specs(specs: &[FieldSpec]) -> Vec<(FieldSpec, Vec<String>, bool)> {
     specs
-        .into_iter()
+        .iter()
         .map(|spec| {
+            let spec = spec.clone();
             let path = split_path(&spec.path);
             let annotations = path == ["metadata", "annotations"];
             (spec, path, annotations)
@@ -552,6 +452,7 @@ mod tests {
     use super::super::replacements::oracle::{self, resmap, sorted};
     use super::*;
     use crate::kustomize::Kustomization;
+    use crate::kustomize::builtins::TransformerConfig;
 
     const BASE: &str = r#"
 apiVersion: v1
@@ -661,19 +562,19 @@ vars:
         let tmp = oracle::write(&files);
         let base: Kustomization = serde_saphyr::from_str(BASE_VARS).unwrap();
         let over: Kustomization = serde_saphyr::from_str(overlay).unwrap();
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Config {
-            var_reference: Vec<FieldSpec>,
-        }
-        let extra = configuration.map_or_else(Vec::new, |c| {
-            serde_saphyr::from_str::<Config>(c).unwrap().var_reference
-        });
+        let builtin = TransformerConfig::builtin();
+        let specs = match configuration {
+            Some(c) => {
+                let doc: Value = serde_saphyr::from_str(c).unwrap();
+                builtin.merged_with(&doc).unwrap().var_reference
+            }
+            None => builtin.var_reference.clone(),
+        };
         let mut rm = resmap(BASE);
         oracle::rename(&mut rm, "b-", None);
         oracle::rename(&mut rm, &over.name_prefix, None);
         let vars: Vec<Var> = base.vars.iter().chain(&over.vars).cloned().collect();
-        let ours = resolve(&mut rm, &vars, &extra).map(|()| sorted(rm.into_objects()));
+        let ours = resolve(&mut rm, &vars, &specs).map(|()| sorted(rm.into_objects()));
         {
             let bin = oracle::kustomize();
             match (oracle::build(&bin, tmp.path(), "ov"), &ours) {
@@ -758,29 +659,6 @@ vars:
     }
 
     #[test]
-    fn extra_specs_merge_like_kustomize() {
-        assert_eq!(field_specs(&[]).len(), 72);
-        let spec = |kind: &str, path: &str| FieldSpec {
-            kind: kind.to_string(),
-            path: path.to_string(),
-            ..FieldSpec::default()
-        };
-        // Kept: a kind the defaults lack. Dropped: the same as a default,
-        // or kind-less over a default of some kind.
-        let merged = field_specs(&[
-            spec("ConfigMap", "data"),
-            spec("Service", "spec/ports/port"),
-            spec("", "spec/template/spec/containers/args"),
-            spec("Deployment", "metadata/labels"),
-        ]);
-        let added: Vec<&str> = merged[72..]
-            .iter()
-            .map(|(s, _, _)| s.kind.as_str())
-            .collect();
-        assert_eq!(added, ["ConfigMap", "Deployment"]);
-    }
-
-    #[test]
     fn non_string_list_items_fail() {
         let mut rm = resmap(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        args: [80, \"$(V)\"]\n",
@@ -789,7 +667,8 @@ vars:
             "name: V\nobjref: {kind: Deployment, name: d, apiVersion: apps/v1}\n",
         )
         .unwrap();
-        let err = resolve(&mut rm, &[var], &[]).unwrap_err();
+        let err =
+            resolve(&mut rm, &[var], &TransformerConfig::builtin().var_reference).unwrap_err();
         assert_eq!(
             err.field.as_deref(),
             Some("spec/template/spec/containers/args")
