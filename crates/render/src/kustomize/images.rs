@@ -5,8 +5,9 @@
 //! CustomResourceDefinitions:
 //! 1. every list under a `containers` or `initContainers` key, anywhere in
 //!    any object (custom kinds included), has its items' `image` updated;
-//! 2. the image field specs ([`default_field_specs`]: pod, template and
-//!    image-volume paths, for every kind) are updated.
+//! 2. the image field specs (the `images` list of
+//!    [`TransformerConfig`]: pod, template and image-volume paths, for every
+//!    kind) are updated.
 //!
 //! A field reached by both passes is updated twice, which only shows with
 //! `tagSuffix` (the suffix is appended twice), exactly as in kustomize.
@@ -24,37 +25,15 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
+use super::builtins::TransformerConfig;
 use super::fieldspec::{FieldSpec, split_path, visit};
 use super::kustomization::Image;
 use super::resource::{ResMap, Resource};
 use crate::{Error, Result, Value};
 
-/// Where kustomize looks for images (any kind), as field-spec paths.
-const IMAGE_PATHS: [&str; 7] = [
-    "spec/containers[]/image",
-    "spec/initContainers[]/image",
-    "spec/volumes[]/image/reference",
-    "spec/template/spec/containers[]/image",
-    "spec/template/spec/initContainers[]/image",
-    "spec/template/spec/volumes[]/image/reference",
-    "spec/jobTemplate/spec/template/spec/volumes[]/image/reference",
-];
-
-/// kustomize's built-in image field specs.
-pub fn default_field_specs() -> Vec<FieldSpec> {
-    IMAGE_PATHS
-        .iter()
-        .map(|path| FieldSpec {
-            path: (*path).to_string(),
-            create: true,
-            ..FieldSpec::default()
-        })
-        .collect()
-}
-
 /// kustomize's images transformer with the built-in field specs.
 pub fn apply(resmap: &mut ResMap, images: &[Image]) -> Result<()> {
-    apply_with_specs(resmap, images, &default_field_specs())
+    apply_with_specs(resmap, images, &TransformerConfig::builtin().images)
 }
 
 /// The images transformer with explicit field specs (the built-in ones plus

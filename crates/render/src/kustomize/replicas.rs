@@ -4,42 +4,22 @@
 //! An entry names a resource by its exact name, current or any earlier one
 //! (so an overlay can use the base's name before a prefix was added); the
 //! namespace is not considered, so every workload of that name is set. Only
-//! the kinds of the field specs ([`default_field_specs`]: Deployment,
-//! StatefulSet, ReplicaSet, ReplicationController, any group) are touched,
+//! the kinds of the field specs (the `replicas` list of
+//! [`TransformerConfig`]: Deployment, StatefulSet, ReplicaSet,
+//! ReplicationController, any group) are touched,
 //! and `spec.replicas` is created where missing. An entry that matches no
 //! resource is an error. A count of 0 is set like any other.
 
+use super::builtins::TransformerConfig;
 use super::fieldspec::{FieldSpec, Leaf, split_path, visit};
 use super::images::ensure_scalar;
 use super::kustomization::Replica;
 use super::resource::ResMap;
 use crate::{Error, Result, Value};
 
-/// The kinds whose `spec/replicas` kustomize sets, in the order kustomize
-/// lists them (its GVK order).
-const REPLICA_KINDS: [&str; 4] = [
-    "Deployment",
-    "StatefulSet",
-    "ReplicaSet",
-    "ReplicationController",
-];
-
-/// kustomize's built-in replica field specs.
-pub fn default_field_specs() -> Vec<FieldSpec> {
-    REPLICA_KINDS
-        .iter()
-        .map(|kind| FieldSpec {
-            kind: (*kind).to_string(),
-            path: "spec/replicas".to_string(),
-            create: true,
-            ..FieldSpec::default()
-        })
-        .collect()
-}
-
 /// kustomize's replicas transformer with the built-in field specs.
 pub fn apply(resmap: &mut ResMap, replicas: &[Replica]) -> Result<()> {
-    apply_with_specs(resmap, replicas, &default_field_specs())
+    apply_with_specs(resmap, replicas, &TransformerConfig::builtin().replicas)
 }
 
 /// The replicas transformer with explicit field specs (the built-in ones
