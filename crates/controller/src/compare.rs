@@ -75,30 +75,41 @@ pub async fn compare(
 ) -> Result<Comparison, Condition> {
     let name = app.metadata.name.clone().unwrap_or_default();
     let url = &source.repo_url;
-    let tree = ctx
-        .source
-        .checkout(url, revision)
-        .await
-        .map_err(|e| Condition::comparison(format!("checking out {revision}: {e}")))?;
-    let render_source = serde_json::to_value(source)
-        .map_err(|e| e.to_string())
-        .and_then(|v| render::source::Source::from_value(&v).map_err(|e| e.to_string()))
+    // A commit's manifests do not change: render once per commit and spec.
+    let spec = serde_json::to_value(source)
         .map_err(|e| Condition::invalid_spec(format!("spec.source: {e}")))?;
-    let rendered = render::source::render(&render::fs::DiskFs::new(tree.path()), &render_source)
-        .map_err(|e| {
-            Condition::comparison(format!(
-                "rendering {} at {}: {e}",
-                display_path(source),
-                revision
-            ))
-        })?;
-    drop(tree);
+    let key = (url.clone(), revision.to_string(), spec.to_string());
+    let rendered = match ctx.rendered.get(&key) {
+        Some(hit) => hit,
+        None => {
+            let render_source = render::source::Source::from_value(&spec)
+                .map_err(|e| Condition::invalid_spec(format!("spec.source: {e}")))?;
+            let tree = ctx
+                .source
+                .checkout(url, revision)
+                .await
+                .map_err(|e| Condition::comparison(format!("checking out {revision}: {e}")))?;
+            let objects =
+                render::source::render(&render::fs::DiskFs::new(tree.path()), &render_source)
+                    .map_err(|e| {
+                        Condition::comparison(format!(
+                            "rendering {} at {}: {e}",
+                            display_path(source),
+                            revision
+                        ))
+                    })?;
+            drop(tree);
+            let objects = std::sync::Arc::new(objects);
+            ctx.rendered.insert(key, objects.clone());
+            objects
+        }
+    };
     debug!(app = %name, revision = %revision, objects = rendered.len(), "rendered");
 
     let rules = ignore_rules(app)?;
     let dest_ns = app.spec.destination.namespace.clone().unwrap_or_default();
     let mut desired = Vec::with_capacity(rendered.len());
-    for mut obj in rendered {
+    for mut obj in rendered.iter().cloned() {
         track(&mut obj, &name);
         let (_, namespaced) = ctx.resource(&obj).await.map_err(Condition::comparison)?;
         if namespaced

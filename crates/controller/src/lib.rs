@@ -16,6 +16,7 @@
 
 pub mod compare;
 pub mod reconcile;
+pub mod render_cache;
 pub mod status;
 
 use std::collections::HashMap;
@@ -80,6 +81,8 @@ pub struct Context {
     failures: Mutex<HashMap<(String, String), u32>>,
     /// Discovery results by group/version/kind.
     kinds: Mutex<HashMap<GroupVersionKind, (ApiResource, Scope)>>,
+    /// Rendered manifests by repository, commit and source spec.
+    pub rendered: render_cache::RenderCache,
 }
 
 impl Context {
@@ -97,6 +100,7 @@ impl Context {
             last: Mutex::default(),
             failures: Mutex::default(),
             kinds: Mutex::default(),
+            rendered: render_cache::RenderCache::new(512),
         })
     }
 
