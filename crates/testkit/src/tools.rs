@@ -34,3 +34,33 @@ pub fn tool(name: &str) -> PathBuf {
     );
     path
 }
+
+/// A temporary directory holding `files` (path relative to it, content);
+/// parent directories are created. Removed when dropped.
+pub fn write_tree<C: AsRef<[u8]>>(files: &[(&str, C)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (path, content) in files {
+        let file = dir.path().join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).expect("a directory in the temporary tree");
+        }
+        std::fs::write(&file, content).expect("a file in the temporary tree");
+    }
+    dir
+}
+
+/// Runs the pinned `kustomize build dir`: its stdout, or its stderr when it
+/// fails.
+pub fn kustomize_build(dir: &Path) -> Result<String, String> {
+    let bin = tool("kustomize");
+    let out = Command::new(&bin)
+        .arg("build")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    if out.status.success() {
+        String::from_utf8(out.stdout).map_err(|e| format!("kustomize output is not UTF-8: {e}"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

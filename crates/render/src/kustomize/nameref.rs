@@ -463,35 +463,12 @@ mod tests {
     //! the equivalent kustomization.
 
     use super::*;
-    use std::path::PathBuf;
-    use std::process::Command;
-
-    fn kustomize() -> PathBuf {
-        testkit::tools::tool("kustomize")
-    }
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let tmp = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = tmp.path().join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        tmp
-    }
 
     /// `kustomize build DIR` over `files`: the objects, or the error text.
     fn oracle(files: &[(&str, &str)], dir: &str) -> std::result::Result<Vec<Value>, String> {
-        let tmp = tree(files);
-        let out = Command::new(kustomize())
-            .arg("build")
-            .arg(tmp.path().join(dir))
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap())
+        let tmp = testkit::tools::write_tree(files);
+        let text = testkit::tools::kustomize_build(&tmp.path().join(dir))?;
+        Ok(serde_saphyr::from_multiple(&text).unwrap())
     }
 
     fn load(yaml: &str) -> ResMap {
@@ -1348,7 +1325,7 @@ spec:
         ];
         for (what, files) in cases {
             let want = oracle(&files, "");
-            let tmp = tree(&files);
+            let tmp = testkit::tools::write_tree(&files);
             let got = crate::kustomize::build(&crate::fs::DiskFs::new(tmp.path()), "");
             match (got, want) {
                 (Ok(got), Ok(want)) => {

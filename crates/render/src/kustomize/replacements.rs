@@ -1486,39 +1486,18 @@ fn go_json(v: &Value, pretty: bool) -> String {
 /// Running the kustomize binary in tests, shared with the `vars` tests.
 #[cfg(test)]
 pub(super) mod oracle {
-    use std::path::PathBuf;
-    use std::process::Command;
 
     use crate::Value;
     use crate::kustomize::resource::{ResMap, Resource};
 
-    /// The pinned kustomize binary (the test fails when it is missing).
-    pub fn kustomize() -> PathBuf {
-        testkit::tools::tool("kustomize")
-    }
-
     /// Writes `files` into a temporary directory, which is returned.
     pub fn write(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let tmp = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = tmp.path().join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        tmp
+        testkit::tools::write_tree(files)
     }
 
     /// `kustomize build dir`: the objects sorted by [`sorted`], or the error.
-    pub fn build(bin: &PathBuf, root: &std::path::Path, dir: &str) -> Result<Vec<Value>, String> {
-        let out = Command::new(bin)
-            .arg("build")
-            .arg(root.join(dir))
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(sorted(docs(&String::from_utf8(out.stdout).unwrap())))
+    pub fn build(root: &std::path::Path, dir: &str) -> Result<Vec<Value>, String> {
+        testkit::tools::kustomize_build(&root.join(dir)).map(|text| sorted(docs(&text)))
     }
 
     pub fn docs(yaml: &str) -> Vec<Value> {
@@ -1627,8 +1606,7 @@ mod tests {
         .and_then(|reps| apply(&mut rm, &reps))
         .map(|()| sorted(rm.into_objects()));
         {
-            let bin = oracle::kustomize();
-            match (oracle::build(&bin, tmp.path(), "."), &ours) {
+            match (oracle::build(tmp.path(), "."), &ours) {
                 (Ok(want), Ok(got)) => oracle::assert_same(got, &want, replacements),
                 (Err(_), Err(_)) => {}
                 (Ok(want), Err(e)) => panic!("gyro failed ({e}) where kustomize gave {want:#?}"),
@@ -1967,7 +1945,6 @@ stringData: {k: s}
 
     #[test]
     fn renamed_objects_match_by_any_of_their_names() {
-        let bin = oracle::kustomize();
         let base = r#"
 apiVersion: v1
 kind: ConfigMap
@@ -2031,7 +2008,7 @@ data: {k: x}
             oracle::rename(&mut rm, "b-", None);
             oracle::rename(&mut rm, "o-", Some("ns1"));
             let ours = apply(&mut rm, &k.replacements).map(|()| sorted(rm.into_objects()));
-            match (oracle::build(&bin, tmp.path(), "ov"), ours) {
+            match (oracle::build(tmp.path(), "ov"), ours) {
                 (Ok(want), Ok(got)) => {
                     oracle::assert_same(&got, &want, &format!("{source} -> {select}"))
                 }

@@ -576,8 +576,7 @@ vars:
         let vars: Vec<Var> = base.vars.iter().chain(&over.vars).cloned().collect();
         let ours = resolve(&mut rm, &vars, &specs).map(|()| sorted(rm.into_objects()));
         {
-            let bin = oracle::kustomize();
-            match (oracle::build(&bin, tmp.path(), "ov"), &ours) {
+            match (oracle::build(tmp.path(), "ov"), &ours) {
                 (Ok(want), Ok(got)) => oracle::assert_same(got, &want, overlay),
                 (Err(_), Err(_)) => {}
                 (Ok(want), Err(e)) => panic!("gyro failed ({e}) where kustomize gave {want:#?}"),
