@@ -3,17 +3,10 @@
 //! and the patched objects must be equal. Skipped, with a note, where the
 //! binary is not installed.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use crate::kustomize::resource::{get_path, set_path};
 
 use super::*;
 use crate::schema::Layer;
-
-fn kustomize_binary() -> PathBuf {
-    testkit::tools::tool("kustomize")
-}
 
 /// One differential case: files of the kustomization directory, besides
 /// `base.yaml` and `patch.yaml`.
@@ -36,7 +29,7 @@ fn yaml_docs(text: &str) -> Vec<Value> {
         .collect()
 }
 
-fn run_kustomize(bin: &PathBuf, case: &Case<'_>) -> Result<Vec<Value>, String> {
+fn run_kustomize(case: &Case<'_>) -> Result<Vec<Value>, String> {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
     write("base.yaml", case.base);
@@ -51,15 +44,7 @@ fn run_kustomize(bin: &PathBuf, case: &Case<'_>) -> Result<Vec<Value>, String> {
             case.kustomization
         ),
     );
-    let out = Command::new(bin)
-        .arg("build")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(yaml_docs(&String::from_utf8(out.stdout).unwrap()))
+    testkit::tools::kustomize_build(dir.path()).map(|text| yaml_docs(&text))
 }
 
 fn text_at<'v>(v: &'v Value, path: &[&str]) -> &'v str {
@@ -105,8 +90,7 @@ fn run_gyro(case: &Case<'_>) -> Result<Vec<Value>, Error> {
 }
 
 fn check(name: &str, case: Case<'_>) {
-    let bin = kustomize_binary();
-    match (run_kustomize(&bin, &case), run_gyro(&case)) {
+    match (run_kustomize(&case), run_gyro(&case)) {
         (Ok(want), Ok(got)) => assert_eq!(
             got,
             want,
@@ -923,7 +907,6 @@ impl Gen {
 
 #[test]
 fn random_pod_specs_merge_like_kustomize() {
-    let bin = kustomize_binary();
     const CASES: usize = 300;
     let mut objects = Gen {
         rng: Rng(0x9e37_79b9_7f4a_7c15),
@@ -954,21 +937,12 @@ fn random_pod_specs_merge_like_kustomize() {
         kustomization.push_str(&format!("- path: {file}\n"));
     }
     std::fs::write(dir.path().join("kustomization.yaml"), kustomization).unwrap();
-    let out = Command::new(&bin)
-        .arg("build")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kustomize failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut want: std::collections::HashMap<String, Value> =
-        yaml_docs(&String::from_utf8(out.stdout).unwrap())
-            .into_iter()
-            .map(|d| (text_at(&d, &["metadata", "name"]).to_string(), d))
-            .collect();
+    let out = testkit::tools::kustomize_build(dir.path())
+        .unwrap_or_else(|e| panic!("kustomize failed: {e}"));
+    let mut want: std::collections::HashMap<String, Value> = yaml_docs(&out)
+        .into_iter()
+        .map(|d| (text_at(&d, &["metadata", "name"]).to_string(), d))
+        .collect();
 
     let mut failures = Vec::new();
     for ((name, base), patch) in names.iter().zip(bases).zip(&patch_docs) {
@@ -1005,7 +979,6 @@ fn random_pod_specs_merge_like_kustomize() {
 /// layers the built-in schema over the document.
 #[test]
 fn openapi_documents_layered_with_the_builtin_schema() {
-    let bin = kustomize_binary();
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, image: a}\n      - {name: b, image: b}\n";
     let foo = "apiVersion: example.com/v1\nkind: Foo\nmetadata:\n  name: f\nspec:\n  items:\n  - {name: a, v: 1}\n  - {name: b, v: 2}\n";
     let patches = [
@@ -1042,17 +1015,8 @@ fn openapi_documents_layered_with_the_builtin_schema() {
             "kustomization.yaml",
             "resources: [first.yaml, base, dep.yaml]\npatches:\n- path: p0.yaml\n- path: p1.yaml\n",
         );
-        let out = Command::new(&bin)
-            .arg("build")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let want = yaml_docs(&String::from_utf8(out.stdout).unwrap());
+        let out = testkit::tools::kustomize_build(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let want = yaml_docs(&out);
         for (base, patch) in [(deployment, patches[0]), (foo, patches[1])] {
             let mut got = serde_saphyr::from_str::<Value>(base).unwrap();
             let patch = serde_saphyr::from_str::<Value>(patch).unwrap();
