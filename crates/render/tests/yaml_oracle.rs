@@ -7,14 +7,9 @@
 //! naming the file and a line. The binary comes from `$GYRO_TOOLS_BIN`, else
 //! the pinned tools directory.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use render::yaml::{parse_documents, parse_value, to_yaml, to_yaml_stream};
-
-fn kustomize_binary() -> PathBuf {
-    testkit::tools::tool("kustomize")
-}
 
 struct Case {
     name: String,
@@ -954,26 +949,12 @@ fn write_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// `kustomize build` of `dir`: its stdout, or its stderr when it fails.
-fn build(kustomize: &Path, dir: &Path) -> Result<String, String> {
-    let out = Command::new(kustomize)
-        .arg("build")
-        .arg(dir)
-        .output()
-        .expect("kustomize runs");
-    if out.status.success() {
-        String::from_utf8(out.stdout).map_err(|e| format!("output is not UTF-8: {e}"))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-fn run_kustomize(kustomize: &Path, input: &str) -> Result<String, String> {
+fn run_kustomize(input: &str) -> Result<String, String> {
     let dir = write_dir(&[
         ("in.yaml", input),
         ("kustomization.yaml", "resources:\n- in.yaml\n"),
     ]);
-    build(kustomize, dir.path())
+    testkit::tools::kustomize_build(dir.path())
 }
 
 /// With `$YAML_ORACLE_DUMP` set, a failing case's input and both outputs
@@ -1001,9 +982,9 @@ fn first_difference(want: &str, got: &str) -> String {
     )
 }
 
-fn check(kustomize: &Path, c: &Case) -> Outcome {
+fn check(c: &Case) -> Outcome {
     let ours = parse_documents(&c.input, "in.yaml").map(|docs| to_yaml_stream(&docs));
-    let theirs = run_kustomize(kustomize, &c.input);
+    let theirs = run_kustomize(&c.input);
     if theirs.is_err() != c.error {
         return Outcome::Fail(format!("the case is wrong: kustomize gives {theirs:?}"));
     }
@@ -1033,7 +1014,6 @@ fn check(kustomize: &Path, c: &Case) -> Outcome {
 
 #[test]
 fn yaml_matches_kustomize() {
-    let kustomize = kustomize_binary();
     let mut cases = Vec::new();
     scalar_cases(&mut cases);
     structure_cases(&mut cases);
@@ -1047,10 +1027,9 @@ fn yaml_matches_kustomize() {
         let handles: Vec<_> = cases
             .chunks(chunk)
             .map(|part| {
-                let kustomize = &kustomize;
                 s.spawn(move || {
                     part.iter()
-                        .filter_map(|c| match check(kustomize, c) {
+                        .filter_map(|c| match check(c) {
                             Outcome::Pass => None,
                             Outcome::Fail(why) => Some(format!("{}: {why}", c.name)),
                         })
@@ -1080,7 +1059,6 @@ fn yaml_matches_kustomize() {
 /// key when kustomize reads the patched object back.)
 #[test]
 fn config_files_read_like_kustomize() {
-    let kustomize = kustomize_binary();
     let values = [
         "yes",
         "no",
@@ -1131,7 +1109,7 @@ fn config_files_read_like_kustomize() {
                 "resources:\n- in.yaml\npatches:\n- path: patch.yaml\n  target:\n    kind: Thing\n",
             ),
         ]);
-        let theirs = build(&kustomize, dir.path());
+        let theirs = testkit::tools::kustomize_build(dir.path());
         let ours = parse_value(&patch, "patch.yaml").map(|ops| {
             let mut obj = parse_value(object, "in.yaml").expect("the object parses");
             obj["spec"] = ops[0]["value"].clone();

@@ -671,14 +671,9 @@ pub(crate) mod testutil {
     //! Running the real kustomize on small trees, for the oracle tests of
     //! this and the sibling transformer modules.
 
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use std::path::Path;
 
     use crate::Value;
-
-    pub fn kustomize() -> PathBuf {
-        testkit::tools::tool("kustomize")
-    }
 
     /// Writes `files` (path, bytes) under `root`.
     pub fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
@@ -691,15 +686,7 @@ pub(crate) mod testutil {
 
     /// `kustomize build root/dir`: the objects, or the error text.
     pub fn build(root: &Path, dir: &str) -> Result<Vec<Value>, String> {
-        let out = Command::new(kustomize())
-            .arg("build")
-            .arg(root.join(dir))
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", kustomize().display()));
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = testkit::tools::kustomize_build(&root.join(dir))?;
         Ok(serde_saphyr::from_multiple::<Value>(&text)
             .unwrap()
             .into_iter()
