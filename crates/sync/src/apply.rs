@@ -1,9 +1,10 @@
 //! Carrying a [`Plan`] out against the API server.
 //!
 //! Objects are applied with server-side apply as field manager `gyro`
-//! (forcing conflicts, as Argo CD's server-side apply does), or replaced
-//! with `Replace=true`; `Validate=false` asks the server to ignore unknown
-//! fields. Tasks run in plan order; the first failure stops the sync and
+//! (forcing conflicts, as Argo CD's server-side apply does), applied
+//! client-side as `kubectl apply` does with `ServerSideApply=false`
+//! ([`crate::client_side`]), or replaced with `Replace=true` (which wins
+//! over both); `Validate=false` asks the server to ignore unknown fields. Tasks run in plan order; the first failure stops the sync and
 //! the tasks after it are reported as not run, so a broken object never
 //! leads to pruning.
 
@@ -17,6 +18,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
 use serde_json::Value;
 
+use crate::client_side;
 use crate::options::{Propagation, SyncOptions};
 use crate::plan::{Action, Plan, ResourceKey};
 
@@ -147,9 +149,6 @@ async fn apply_one(
     options: &SyncOptions,
     dry_run: bool,
 ) -> Result<(Status, String), String> {
-    if options.server_side_apply == Some(false) {
-        return Err("client-side apply (ServerSideApply=false) is not supported yet; gyro applies server-side".to_string());
-    }
     let api = api_for(client, cache, obj).await?;
     let name = name_of(obj);
     let validation = if options.validate {
@@ -179,6 +178,23 @@ async fn apply_one(
                     .map_err(|e| e.to_string())
             }
         };
+    }
+    if options.server_side_apply == Some(false) {
+        let params = client_side::Params {
+            dry_run,
+            validate: options.validate,
+        };
+        return client_side::apply(&api, obj, params)
+            .await
+            .map(|applied| {
+                let message = match applied {
+                    client_side::Applied::Created => "created (client-side apply)",
+                    client_side::Applied::Configured(_) => "configured (client-side apply)",
+                    client_side::Applied::Unchanged => "unchanged (client-side apply)",
+                };
+                (Status::Synced, message.to_string())
+            })
+            .map_err(|e| e.to_string());
     }
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.dry_run = dry_run;

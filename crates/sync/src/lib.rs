@@ -5,8 +5,9 @@
 //! objects the Application manages and the sync options to an ordered
 //! [`plan::Plan`] (create the namespace, apply in kind order, prune, prune
 //! last); [`apply::run`] carries a plan out against the API server with
-//! server-side apply (field manager `gyro`) and reports a result per
-//! resource. Sync waves and hooks (a later issue) extend the plan, not the
+//! server-side apply (field manager `gyro`), or with kubectl's client-side
+//! apply for `ServerSideApply=false` ([`client_side`], [`three_way`]), and
+//! reports a result per resource. Sync waves and hooks (a later issue) extend the plan, not the
 //! executor.
 //!
 //! What it is not: it does not decide whether an object is out of sync
@@ -14,9 +15,11 @@
 //! it does not write Application status.
 
 pub mod apply;
+pub mod client_side;
 pub mod options;
 pub mod order;
 pub mod plan;
+pub mod three_way;
 
 pub use options::SyncOptions;
 pub use plan::{Action, Plan, ResourceKey, Task};

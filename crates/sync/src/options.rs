@@ -26,7 +26,8 @@ pub struct SyncOptions {
     /// `ApplyOutOfSyncOnly=true`: skip objects already in sync.
     pub apply_out_of_sync_only: bool,
     /// `ServerSideApply=true` (gyro applies server-side by default; `false`
-    /// asks for client-side apply semantics, see [`crate::apply`]).
+    /// asks for client-side apply as kubectl does it, see
+    /// [`crate::client_side`]).
     pub server_side_apply: Option<bool>,
     /// `Replace=true`: replace (create or update) instead of apply.
     pub replace: bool,
