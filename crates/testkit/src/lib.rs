@@ -15,6 +15,7 @@
 mod cluster;
 mod git;
 mod git_http;
+pub mod http;
 mod namespace;
 pub mod tools;
 
