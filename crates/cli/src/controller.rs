@@ -32,6 +32,33 @@ pub struct ControllerArgs {
     /// the kubeconfig context, or the pod's in a cluster).
     #[arg(long, value_name = "NS", env = "POD_NAMESPACE")]
     controller_namespace: Option<String>,
+
+    /// How managed objects are marked: label, annotation or
+    /// annotation+label (default: `application.resourceTrackingMethod` in
+    /// argocd-cm, else label).
+    #[arg(long, value_name = "METHOD")]
+    tracking_method: Option<controller::tracking::TrackingMethod>,
+
+    /// How many Applications are reconciled at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    concurrency: u16,
+
+    /// Where to serve the Git webhook (POST /api/webhook), or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
+    listen: Listen,
+}
+
+/// `--listen`: an address, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct Listen(Option<std::net::SocketAddr>);
+
+fn parse_listen(s: &str) -> Result<Listen> {
+    if s == "off" {
+        return Ok(Listen(None));
+    }
+    s.parse()
+        .map(|a| Listen(Some(a)))
+        .with_context(|| format!("{s:?} is not an address like 0.0.0.0:8080 (or `off`)"))
 }
 
 pub async fn run(kube: &KubeArgs, args: ControllerArgs) -> Result<ExitCode> {
@@ -41,8 +68,13 @@ pub async fn run(kube: &KubeArgs, args: ControllerArgs) -> Result<ExitCode> {
     let config = controller::Config {
         namespaces: args.namespaces,
         reconcile_interval: args.reconcile_interval,
-        cache_dir: args.cache_dir,
-        controller_namespace: args.controller_namespace.unwrap_or(default_namespace),
+        tracking: args.tracking_method,
+        concurrency: args.concurrency,
+        listen: args.listen.0,
+        ..controller::Config::new(
+            args.cache_dir,
+            args.controller_namespace.unwrap_or(default_namespace),
+        )
     };
     controller::run(client, config)
         .await
@@ -74,6 +106,16 @@ fn parse_duration(s: &str) -> Result<Duration> {
 mod tests {
     use super::parse_duration;
     use std::time::Duration;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            super::parse_listen("127.0.0.1:9000").unwrap().0,
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert!(super::parse_listen("off").unwrap().0.is_none());
+        assert!(super::parse_listen("8080").is_err());
+    }
 
     #[test]
     fn durations() {

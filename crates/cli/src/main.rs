@@ -6,6 +6,7 @@
 
 mod check;
 mod controller;
+mod install;
 mod kubeconfig;
 mod render;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Run the Application controller: sync Argo CD Applications from Git
     /// and report their status.
     Controller(controller::ControllerArgs),
+    /// Install gyro into the cluster: Argo CD's CRDs, the controller's
+    /// namespace, RBAC, Deployment and Service (server-side apply).
+    Install(install::InstallArgs),
 }
 
 #[tokio::main]
@@ -53,6 +57,7 @@ async fn main() -> ExitCode {
         Command::Check => check::run(&cli.kube).await,
         Command::Render(args) => crate::render::run(&args),
         Command::Controller(args) => crate::controller::run(&cli.kube, args).await,
+        Command::Install(args) => crate::install::run(&cli.kube, args).await,
     };
     match result {
         Ok(code) => code,

@@ -3,22 +3,27 @@
 //! resource, with health. This is the I/O edge that talks to Git and the
 //! API server; the decisions are in [`crate::status`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
 
 use api::{Application, ApplicationSource};
-use health::{AggregateHealth, CustomHealthChecks, ResourceRef};
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, ListParams};
+use health::{AggregateHealth, ResourceRef};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
 use sync::ResourceKey;
 use tracing::debug;
 
-use crate::Context;
-use crate::status::{Condition, TRACKING_LABEL, track};
+use crate::status::Condition;
+use crate::{Context, Trigger};
 
-/// The label that marks Argo CD's repository Secrets.
-const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
+/// How long a resolved revision is reused by reconciles that were not
+/// asked to look at Git (a push, a refresh). Many Applications on one
+/// repository then share one `git ls-remote`; a webhook skips the wait.
+pub const REVISION_TTL: Duration = Duration::from_secs(10);
+
+/// The annotation value of a hard refresh.
+const HARD_REFRESH: &str = "hard";
 
 /// One resource of the Application: desired, live, or both.
 #[derive(Debug, Clone)]
@@ -49,18 +54,71 @@ impl Comparison {
 }
 
 /// Resolves the source's `targetRevision` to a commit, with the repository
-/// credentials from the controller namespace's Secrets. `Err` is a
-/// condition for the user.
+/// credentials from the controller namespace's Secrets, reusing a
+/// resolution younger than [`REVISION_TTL`]. `Err` is a condition for the
+/// user.
 pub async fn resolve(ctx: &Context, source: &ApplicationSource) -> Result<String, Condition> {
+    resolve_at_most(ctx, source, REVISION_TTL).await
+}
+
+/// Resolves the revision of one of `app`'s sources for a reconcile: a
+/// reconcile woken by a live object's or a project's change reuses the last resolution
+/// (Git has not changed because the cluster did); a refresh annotation
+/// asks Git (a hard one also renders again); others, including a push
+/// (which forgot the repository's older resolutions), reuse a resolution
+/// younger than [`REVISION_TTL`].
+pub async fn resolve_for(
+    ctx: &Context,
+    app: &Application,
+    source: &ApplicationSource,
+    trigger: Option<Trigger>,
+) -> Result<String, Condition> {
+    let refresh = app
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::status::REFRESH_ANNOTATION));
+    if refresh.is_some_and(|r| r == HARD_REFRESH) {
+        ctx.rendered.forget_repo(&source.repo_url);
+    }
+    let max_age = match (refresh, trigger) {
+        (Some(_), _) => Duration::ZERO,
+        // A push already forgot the repository's older resolutions: the
+        // ones left were made after it and are shared.
+        (None, Some(Trigger::Push)) => REVISION_TTL,
+        (None, Some(Trigger::Resources | Trigger::Project)) => Duration::MAX,
+        (None, None) => REVISION_TTL,
+    };
+    resolve_at_most(ctx, source, max_age).await
+}
+
+async fn resolve_at_most(
+    ctx: &Context,
+    source: &ApplicationSource,
+    max_age: Duration,
+) -> Result<String, Condition> {
     let url = &source.repo_url;
-    let secrets = repository_secrets(ctx).await?;
-    let creds = source::credentials::pick(url, &secrets);
     let wanted = source.target_revision.clone().unwrap_or_default();
+    let key = (url.clone(), wanted.clone());
+    if let Some((sha, at)) = crate::lock(&ctx.revisions).get(&key)
+        && at.elapsed() < max_age
+    {
+        return Ok(sha.clone());
+    }
+    let creds = source::credentials::pick(url, &ctx.settings.repository_secrets());
     let resolved = ctx
         .source
         .resolve(url, &wanted, creds.as_ref())
         .await
-        .map_err(|e| Condition::comparison(format!("resolving revision {wanted:?}: {e}")))?;
+        .map_err(|e| match e {
+            // The repository answered and has no such revision: the spec is
+            // wrong, not the world.
+            source::Error::RevisionNotFound { .. } => {
+                Condition::invalid_spec(format!("spec.source.targetRevision: {e}"))
+            }
+            e => Condition::comparison(format!("resolving revision {wanted:?}: {e}")),
+        })?;
+    crate::lock(&ctx.revisions).insert(key, (resolved.sha.clone(), Instant::now()));
     Ok(resolved.sha)
 }
 
@@ -74,6 +132,12 @@ pub async fn compare(
     revision: &str,
 ) -> Result<Comparison, Condition> {
     let name = app.metadata.name.clone().unwrap_or_default();
+    if ctx.settings.project(&app.spec.project).is_none() {
+        return Err(Condition::invalid_spec(format!(
+            "spec.project: Application referencing project {:?} which does not exist in namespace {}",
+            app.spec.project, ctx.config.controller_namespace
+        )));
+    }
     let url = &source.repo_url;
     // A commit's manifests do not change: render once per commit and spec.
     let spec = serde_json::to_value(source)
@@ -89,14 +153,30 @@ pub async fn compare(
                 .checkout(url, revision)
                 .await
                 .map_err(|e| Condition::comparison(format!("checking out {revision}: {e}")))?;
+            let path = source.path.as_deref().unwrap_or("").trim_matches('/');
+            if path.split('/').any(|c| c == "..") {
+                return Err(Condition::invalid_spec(format!(
+                    "spec.source.path: {path:?} leaves the repository"
+                )));
+            }
+            if !path.is_empty() && !tree.path().join(path).is_dir() {
+                return Err(Condition::invalid_spec(format!(
+                    "spec.source.path: {path:?} does not exist in {url} at {revision}"
+                )));
+            }
             let objects =
                 render::source::render(&render::fs::DiskFs::new(tree.path()), &render_source)
-                    .map_err(|e| {
-                        Condition::comparison(format!(
+                    .map_err(|e| match (&e.file, &e.field) {
+                        // No file: the problem is the source spec itself
+                        // (a chart, a plugin, two source types).
+                        (None, Some(field)) => {
+                            Condition::invalid_spec(format!("spec.source.{field}: {}", e.message))
+                        }
+                        _ => Condition::comparison(format!(
                             "rendering {} at {}: {e}",
                             display_path(source),
                             revision
-                        ))
+                        )),
                     })?;
             drop(tree);
             let objects = std::sync::Arc::new(objects);
@@ -107,10 +187,15 @@ pub async fn compare(
     debug!(app = %name, revision = %revision, objects = rendered.len(), "rendered");
 
     let rules = ignore_rules(app)?;
+    let rules_key = serde_json::to_string(&app.spec.ignore_differences).unwrap_or_default();
+    let custom_health = ctx
+        .settings
+        .health_checks()
+        .map_err(Condition::comparison)?;
+    let instance = ctx.instance(app);
     let dest_ns = app.spec.destination.namespace.clone().unwrap_or_default();
     let mut desired = Vec::with_capacity(rendered.len());
     for mut obj in rendered.iter().cloned() {
-        track(&mut obj, &name);
         let (_, namespaced) = ctx.resource(&obj).await.map_err(Condition::comparison)?;
         if namespaced
             && !dest_ns.is_empty()
@@ -121,9 +206,11 @@ pub async fn compare(
         {
             obj["metadata"]["namespace"] = Value::String(dest_ns.clone());
         }
+        // After the namespace: an annotation's tracking id names it.
+        ctx.live.tracking().track(&mut obj, &instance);
         desired.push(obj);
     }
-    let live = list_managed(ctx, app, &desired).await?;
+    let live = managed_live(ctx, app, &instance, &desired).await?;
     let mut live_by_key: HashMap<ResourceKey, Value> = live
         .iter()
         .filter_map(|o| Some((ResourceKey::of(o)?, o.clone())))
@@ -138,12 +225,27 @@ pub async fn compare(
             ));
         };
         let live = live_by_key.remove(&key);
-        let synced = match compare_one(ctx, obj, live.as_ref(), &rules).await {
-            Ok(synced) => synced,
-            Err(e) => {
-                errors.push(Condition::comparison(format!("{key}: {e}")));
-                false
-            }
+        let verdict_key = (instance.clone(), key.clone());
+        let fingerprint = fingerprint(obj, live.as_ref(), &rules_key);
+        let known = crate::lock(&ctx.verdicts)
+            .get(&verdict_key)
+            .and_then(|(f, synced)| (*f == fingerprint).then_some(*synced));
+        let synced = match known {
+            Some(synced) => synced,
+            None => match compare_one(ctx, obj, live.as_ref(), &rules).await {
+                Ok((synced, cache_was_current)) => {
+                    // A verdict on a fresher object than the cache's is not
+                    // a verdict on the cached one.
+                    if cache_was_current {
+                        crate::lock(&ctx.verdicts).insert(verdict_key, (fingerprint, synced));
+                    }
+                    synced
+                }
+                Err(e) => {
+                    errors.push(Condition::comparison(format!("{key}: {e}")));
+                    false
+                }
+            },
         };
         items.push(Item {
             version: version_of(obj),
@@ -158,12 +260,15 @@ pub async fn compare(
         if let Some(key) = ResourceKey::of(obj)
             && let Some(live) = live_by_key.remove(&key)
         {
+            // One already being deleted (by a prune or by hand) is on its
+            // way out: pruning it again would loop.
+            let deleting = live["metadata"].get("deletionTimestamp").is_some();
             items.push(Item {
                 version: version_of(&live),
                 key,
                 desired: None,
                 live: Some(live),
-                synced: false,
+                synced: deleting,
             });
         }
     }
@@ -177,7 +282,7 @@ pub async fn compare(
             live: i.live.as_ref(),
             target: i.desired.as_ref(),
         }),
-        &CustomHealthChecks::default(),
+        &custom_health,
         app_value.as_ref(),
     );
     Ok(Comparison {
@@ -191,23 +296,28 @@ pub async fn compare(
 }
 
 /// Predict (server-side apply dry run) and diff one object. When the live
-/// object changed between the dry run and the list, compare once more
-/// against a fresh read.
+/// object changed since the cache saw it (the dry run answers from a newer
+/// version), compare once more against a fresh read. Returns whether the
+/// object is in sync and whether the cached live object was current.
 async fn compare_one(
     ctx: &Context,
     desired: &Value,
     live: Option<&Value>,
     rules: &diff::IgnoreRules,
-) -> Result<bool, diff::Error> {
+) -> Result<(bool, bool), diff::Error> {
     let predicted = diff::predict(&ctx.client, desired).await?;
     if let Some(live) = live
         && !diff::compare::same_revision(&predicted, live)
     {
         let fresh = diff::fetch_live(&ctx.client, desired).await?;
         let predicted = diff::predict(&ctx.client, desired).await?;
-        return Ok(diff::diff(&predicted, fresh.as_ref().unwrap_or(&Value::Null), rules).synced);
+        let synced = diff::diff(&predicted, fresh.as_ref().unwrap_or(&Value::Null), rules).synced;
+        return Ok((synced, false));
     }
-    Ok(diff::diff(&predicted, live.unwrap_or(&Value::Null), rules).synced)
+    Ok((
+        diff::diff(&predicted, live.unwrap_or(&Value::Null), rules).synced,
+        true,
+    ))
 }
 
 fn ignore_rules(app: &Application) -> Result<diff::IgnoreRules, Condition> {
@@ -219,30 +329,42 @@ fn ignore_rules(app: &Application) -> Result<diff::IgnoreRules, Condition> {
     diff::IgnoreRules::new(rules).map_err(|e| invalid(e.to_string()))
 }
 
-async fn repository_secrets(ctx: &Context) -> Result<Vec<Secret>, Condition> {
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.config.controller_namespace);
-    match api
-        .list(&ListParams::default().labels(SECRET_TYPE_LABEL))
-        .await
-    {
-        Ok(list) => Ok(list.items),
-        Err(e) => Err(Condition::comparison(format!(
-            "listing repository Secrets in namespace {}: {e}",
-            ctx.config.controller_namespace
-        ))),
+/// What decides whether an object is in sync: the desired object, the live
+/// object without what changes on its own (status, resourceVersion, the
+/// status writers' managed fields and every entry's time), and the ignore
+/// rules. Equal fingerprints give equal verdicts, so the dry run is skipped.
+fn fingerprint(desired: &Value, live: Option<&Value>, rules: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    desired.to_string().hash(&mut hasher);
+    rules.hash(&mut hasher);
+    if let Some(live) = live {
+        let mut live = live.clone();
+        if let Some(obj) = live.as_object_mut() {
+            obj.remove("status");
+        }
+        if let Some(meta) = live.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            if let Some(Value::Array(fields)) = meta.get_mut("managedFields") {
+                fields.retain(|f| f.get("subresource").and_then(Value::as_str) != Some("status"));
+                for f in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    f.remove("time");
+                }
+            }
+        }
+        live.to_string().hash(&mut hasher);
     }
+    hasher.finish()
 }
 
-/// The live objects labelled as the Application's, for every kind it renders
-/// now or recorded in `status.resources` (so removed kinds are still found
-/// for pruning), in the namespaces it deploys to. A watch-based cache
-/// replaces these lists later.
-async fn list_managed(
+/// The live objects `instance` manages (from the watch cache), for every
+/// kind it renders now or recorded in `status.resources` (so removed kinds
+/// are still found for pruning), in the namespaces it deploys to.
+async fn managed_live(
     ctx: &Context,
     app: &Application,
+    instance: &str,
     desired: &[Value],
 ) -> Result<Vec<Value>, Condition> {
-    let name = app.metadata.name.clone().unwrap_or_default();
     let mut kinds: BTreeSet<(String, String, String)> = desired
         .iter()
         .map(|o| {
@@ -251,12 +373,12 @@ async fn list_managed(
             (group, version, kind.to_string())
         })
         .collect();
-    for r in app
+    let recorded = app
         .status
         .as_ref()
         .and_then(|s| s.resources.as_deref())
-        .unwrap_or(&[])
-    {
+        .unwrap_or(&[]);
+    for r in recorded {
         if let (Some(version), Some(kind)) = (&r.version, &r.kind) {
             kinds.insert((
                 r.group.clone().unwrap_or_default(),
@@ -268,21 +390,13 @@ async fn list_managed(
     // Only namespaces the Application deploys to, now or before: the label
     // is not unique cluster-wide (Helm charts set it to their release name),
     // and an object picked up by mistake would be pruned.
-    let mut namespaces: BTreeSet<String> = desired
+    let mut namespaces: HashSet<String> = desired
         .iter()
         .filter_map(|o| o["metadata"].get("namespace").and_then(Value::as_str))
         .map(str::to_string)
         .collect();
     namespaces.extend(app.spec.destination.namespace.clone());
-    namespaces.extend(
-        app.status
-            .as_ref()
-            .and_then(|s| s.resources.as_deref())
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|r| r.namespace.clone()),
-    );
-    let selector = format!("{TRACKING_LABEL}={name}");
+    namespaces.extend(recorded.iter().filter_map(|r| r.namespace.clone()));
     let mut live = Vec::new();
     for (group, version, kind) in kinds {
         let gvk = GroupVersionKind::gvk(&group, &version, &kind);
@@ -290,24 +404,12 @@ async fn list_managed(
             // A kind that no longer exists has no live objects.
             continue;
         };
-        let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
-        let list = api
-            .list(&ListParams::default().labels(&selector))
+        let objects = ctx
+            .live
+            .managed(&gvk, &ar, instance, &namespaces)
             .await
-            .map_err(|e| Condition::comparison(format!("listing {kind}.{group}: {e}")))?;
-        for item in list.items {
-            let ns = item.metadata.namespace.as_deref();
-            if ns.is_some_and(|ns| !namespaces.contains(ns)) {
-                continue;
-            }
-            let Ok(mut value) = serde_json::to_value(&item) else {
-                continue;
-            };
-            // List items of built-in kinds come without apiVersion and kind.
-            value["apiVersion"] = Value::String(ar.api_version.clone());
-            value["kind"] = Value::String(ar.kind.clone());
-            live.push(value);
-        }
+            .map_err(Condition::comparison)?;
+        live.extend(objects.iter().map(|o| (**o).clone()));
     }
     Ok(live)
 }

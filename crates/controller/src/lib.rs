@@ -9,19 +9,31 @@
 //! cluster (`diff`), assesses health (`health`), syncs when the sync policy
 //! says so (`sync`), and writes `status`.
 //!
+//! Live objects come from a watch-based cache ([`cache`]): a change to a
+//! managed object wakes its Application, and a reconcile lists nothing.
+//! Settings (repository credentials, `argocd-cm`) are watched too
+//! ([`settings`]).
+//!
 //! What it is not (yet): a multi-cluster controller (only the in-cluster
-//! destination), a multi-source or Helm renderer, a runner of manual sync
-//! operations (`operation`), hooks or waves, or a watch-based cache of live
-//! objects (live objects are listed by label on every reconcile).
+//! destination), a multi-source or Helm renderer, or a runner of hooks and
+//! waves.
 
+pub mod cache;
 pub mod compare;
+pub mod delete;
+pub mod execute;
+pub mod operation;
+pub mod push;
 pub mod reconcile;
 pub mod render_cache;
+pub mod settings;
 pub mod status;
+pub mod summary;
+pub mod tracking;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use api::Application;
@@ -31,9 +43,17 @@ use kube::api::Api;
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use serde_json::Value;
-use tracing::{info, warn};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::tracking::TrackingMethod;
+
+/// Renders kept (one per repository, commit and source spec): enough for
+/// thousands of Applications at two commits each.
+const RENDER_CACHE_ENTRIES: usize = 8192;
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
@@ -46,8 +66,54 @@ pub struct Config {
     /// Where Git mirrors and worktrees live.
     pub cache_dir: PathBuf,
     /// The namespace of the repository Secrets
-    /// (`argocd.argoproj.io/secret-type`): the controller's own.
+    /// (`argocd.argoproj.io/secret-type`) and of `argocd-cm`: the
+    /// controller's own.
     pub controller_namespace: String,
+    /// How managed objects are marked; `None` reads
+    /// `application.resourceTrackingMethod` from `argocd-cm` at start
+    /// (default `label`).
+    pub tracking: Option<TrackingMethod>,
+    /// How many Applications are reconciled at once (Argo CD's
+    /// `--status-processors`); 0 is unbounded.
+    pub concurrency: u16,
+    /// Where to serve the Git webhook (`POST /api/webhook`); `None`: not
+    /// served.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Config {
+    /// The defaults of `gyro controller` for the given cache directory and
+    /// controller namespace: all namespaces, 180 s.
+    pub fn new(cache_dir: impl Into<PathBuf>, controller_namespace: impl Into<String>) -> Self {
+        Self {
+            namespaces: Vec::new(),
+            reconcile_interval: Duration::from_secs(180),
+            cache_dir: cache_dir.into(),
+            controller_namespace: controller_namespace.into(),
+            tracking: None,
+            concurrency: 32,
+            listen: None,
+        }
+    }
+}
+
+/// Where a running `Controller` takes reconcile requests, with the
+/// namespace it watches (`None`: all).
+type Waker = (
+    Option<String>,
+    mpsc::UnboundedSender<ObjectRef<Application>>,
+);
+
+/// Why an Application is reconciled before its interval is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// One of its live objects changed: compare again at the last resolved
+    /// revision (Git is not asked).
+    Resources,
+    /// Its repository was pushed to (webhook): resolve the revision anew.
+    Push,
+    /// An AppProject changed.
+    Project,
 }
 
 /// The controller's errors: those that stop it from starting, and those a
@@ -65,6 +131,14 @@ pub enum Error {
     },
     #[error("Application without metadata.{0}")]
     Unnamed(&'static str),
+    #[error("listening on {addr} for the Git webhook: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("argocd-cm application.resourceTrackingMethod: {0}")]
+    Settings(String),
 }
 
 /// What every reconcile shares.
@@ -83,25 +157,128 @@ pub struct Context {
     kinds: Mutex<HashMap<GroupVersionKind, (ApiResource, Scope)>>,
     /// Rendered manifests by repository, commit and source spec.
     pub rendered: render_cache::RenderCache,
+    /// Watched settings (credentials, `argocd-cm`).
+    pub settings: settings::Settings,
+    /// The managed live objects.
+    pub live: cache::LiveCache,
+    /// Reconciles requested before their time, and why.
+    triggers: Arc<Mutex<HashMap<(String, String), Trigger>>>,
+    /// Where requested reconciles go: one channel per running
+    /// `Controller`, with the namespace it watches (`None`: all).
+    wake: Arc<Mutex<Vec<Waker>>>,
+    /// The Applications of every running `Controller` (set once they run).
+    apps: Arc<OnceLock<Vec<Store<Application>>>>,
+    /// The last resolution of (repository, targetRevision): commit and
+    /// when it was made.
+    pub(crate) revisions: Mutex<HashMap<(String, String), (String, Instant)>>,
+    /// The last comparison of each managed object: a fingerprint of what
+    /// decided it (desired object, live object without status, ignore
+    /// rules) and whether it was in sync, so an unchanged object is not
+    /// dry-run again.
+    pub(crate) verdicts: Mutex<HashMap<(String, sync::ResourceKey), (u64, bool)>>,
 }
 
 impl Context {
-    pub fn new(client: Client, config: Config) -> Result<Self, Error> {
+    /// Prepares the Git cache and starts the settings and live-object
+    /// watches.
+    pub async fn new(client: Client, config: Config) -> Result<Self, Error> {
         let source = source::Source::new(source::Config::new(&config.cache_dir))?;
         let reporter = Reporter {
             controller: "gyro-controller".to_string(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        let triggers: Arc<Mutex<HashMap<(String, String), Trigger>>> = Arc::default();
+        let wake: Arc<Mutex<Vec<_>>> = Arc::default();
+        let apps: Arc<OnceLock<Vec<Store<Application>>>> = Arc::default();
+        let projects_changed = {
+            let (triggers, wake, apps) = (triggers.clone(), wake.clone(), apps.clone());
+            move || {
+                // Projects change rarely; every Application looks again.
+                for app in apps.get().into_iter().flatten().flat_map(|s| s.state()) {
+                    if let (Some(ns), Some(name)) = (&app.metadata.namespace, &app.metadata.name) {
+                        request(
+                            &triggers,
+                            &wake,
+                            (ns.clone(), name.clone()),
+                            Trigger::Project,
+                        );
+                    }
+                }
+            }
+        };
+        let settings = settings::Settings::start(
+            client.clone(),
+            &config.controller_namespace,
+            projects_changed,
+        )
+        .await;
+        let tracking = match config.tracking {
+            Some(t) => t,
+            None => settings
+                .argocd_cm()
+                .get(settings::TRACKING_METHOD_KEY)
+                .map(|m| m.parse::<TrackingMethod>())
+                .transpose()
+                .map_err(Error::Settings)?
+                .unwrap_or_default(),
+        };
+        let notify: cache::Notify = {
+            let (triggers, wake) = (triggers.clone(), wake.clone());
+            let controller_namespace = config.controller_namespace.clone();
+            Arc::new(move |instance: &str| {
+                let app = tracking::application_of(instance, &controller_namespace);
+                request(&triggers, &wake, app, Trigger::Resources);
+            })
+        };
         Ok(Self {
             recorder: Recorder::new(client.clone(), reporter),
+            live: cache::LiveCache::new(client.clone(), tracking, notify),
             client,
             source,
             config,
             last: Mutex::default(),
             failures: Mutex::default(),
             kinds: Mutex::default(),
-            rendered: render_cache::RenderCache::new(512),
+            rendered: render_cache::RenderCache::new(RENDER_CACHE_ENTRIES),
+            settings,
+            triggers,
+            wake,
+            apps,
+            revisions: Mutex::default(),
+            verdicts: Mutex::default(),
         })
+    }
+
+    /// The instance name of an Application in tracking marks.
+    pub fn instance(&self, app: &Application) -> String {
+        tracking::instance_name(
+            app.metadata.namespace.as_deref().unwrap_or(""),
+            app.metadata.name.as_deref().unwrap_or(""),
+            &self.config.controller_namespace,
+        )
+    }
+
+    /// Asks for a reconcile of Application (namespace, name) now.
+    pub fn request(&self, app: (String, String), why: Trigger) {
+        request(&self.triggers, &self.wake, app, why);
+    }
+
+    /// Takes the reason an early reconcile was requested, if one was.
+    pub fn take_trigger(&self, key: &(String, String)) -> Option<Trigger> {
+        lock(&self.triggers).remove(key)
+    }
+
+    /// Forgets the comparison verdicts of an instance's objects: after a
+    /// sync the cache may lag behind what was applied, and the next
+    /// comparison must ask the server.
+    pub fn forget_verdicts(&self, instance: &str) {
+        lock(&self.verdicts).retain(|(i, _), _| i != instance);
+    }
+
+    /// Forgets resolved revisions of a repository (after a push), so the
+    /// next reconcile asks Git.
+    pub fn forget_revisions(&self, same_repo: impl Fn(&str) -> bool) {
+        lock(&self.revisions).retain(|(url, _), _| !same_repo(url));
     }
 
     /// The API resource and scope of a kind, through discovery (cached).
@@ -132,8 +309,12 @@ impl Context {
     }
 
     /// Whether an Application whose spec has `fingerprint` is not due for a
-    /// reconcile yet; then how long until it is.
+    /// reconcile yet; then how long until it is. A requested reconcile is
+    /// due (and the request is taken).
     fn not_due(&self, key: &(String, String), fingerprint: &str, now: Instant) -> Option<Duration> {
+        if lock(&self.triggers).remove(key).is_some() {
+            return None;
+        }
         let last = lock(&self.last);
         let (seen, due) = last.get(key)?;
         (seen == fingerprint && *due > now).then(|| *due - now)
@@ -161,27 +342,80 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Records why an Application is wanted and sends it to the `Controller`
+/// that watches its namespace.
+fn request(
+    triggers: &Mutex<HashMap<(String, String), Trigger>>,
+    wake: &Mutex<Vec<Waker>>,
+    (namespace, name): (String, String),
+    why: Trigger,
+) {
+    {
+        let mut triggers = lock(triggers);
+        let entry = triggers
+            .entry((namespace.clone(), name.clone()))
+            .or_insert(why);
+        // A push asks Git again; it outranks a resource change.
+        if why == Trigger::Push {
+            *entry = why;
+        }
+    }
+    debug!(app = %name, namespace = %namespace, ?why, "reconcile requested");
+    let target = ObjectRef::new(&name).within(&namespace);
+    for (watched, sender) in lock(wake).iter() {
+        if watched.as_deref().is_none_or(|ns| ns == namespace) {
+            let _ = sender.send(target.clone());
+        }
+    }
+}
+
 /// Runs the controller until the watches end (they do not end on their
 /// own): one kube-runtime `Controller` per watched namespace (or one for
 /// all), sharing one [`Context`].
 pub async fn run(client: Client, config: Config) -> Result<(), Error> {
-    let apis: Vec<Api<Application>> = if config.namespaces.is_empty() {
-        vec![Api::all(client.clone())]
+    let apis: Vec<(Option<String>, Api<Application>)> = if config.namespaces.is_empty() {
+        vec![(None, Api::all(client.clone()))]
     } else {
         config
             .namespaces
             .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
+            .map(|ns| (Some(ns.clone()), Api::namespaced(client.clone(), ns)))
             .collect()
     };
-    let ctx = Arc::new(Context::new(client, config)?);
+    let ctx = Arc::new(Context::new(client, config).await?);
     info!(
         namespaces = ?ctx.config.namespaces,
         interval = ?ctx.config.reconcile_interval,
+        tracking = %ctx.live.tracking(),
         "controller started"
     );
-    let controllers = apis.into_iter().map(|apps| {
-        Controller::new(apps, watcher::Config::default())
+    let mut stores = Vec::new();
+    let controllers: Vec<_> = apis
+        .into_iter()
+        .map(|(namespace, apps)| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            lock(&ctx.wake).push((namespace, sender));
+            let requests = futures::stream::unfold(receiver, |mut r| async move {
+                r.recv().await.map(|item| (item, r))
+            });
+            let controller = Controller::new(apps, watcher::Config::default());
+            stores.push(controller.store());
+            (controller, requests)
+        })
+        .collect();
+    let _ = ctx.apps.set(stores.clone());
+    if let Some(addr) = ctx.config.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        tokio::spawn(push::serve(ctx.clone(), stores, listener));
+    }
+    let controllers = controllers.into_iter().map(|(controller, requests)| {
+        controller
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
+            )
+            .reconcile_on(requests)
             .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
             .for_each(|result| async move {
                 if let Err(e) = result {

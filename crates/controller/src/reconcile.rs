@@ -1,15 +1,14 @@
-//! One reconcile of one Application: compare, maybe sync, compare again,
-//! write status. Errors in Git, rendering or the spec become conditions;
-//! only a failed status write is an error (requeued with backoff).
+//! One reconcile of one Application: compare, run the requested or
+//! automated sync operation (see [`operation`]), compare again,
+//! write status; or, for an Application being deleted, its cascading
+//! deletion ([`delete`]). Errors in Git, rendering or the spec
+//! become conditions; only a failed status write is an error (requeued
+//! with backoff).
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use api::{
-    Application, ApplicationSource, ComparedTo, HealthStatus, Operation, OperationInitiator,
-    OperationState, ResourceResult, ResourceStatus, SyncOperation, SyncOperationResult, SyncStatus,
-};
+use api::{Application, ComparedTo, HealthStatus, OperationState, ResourceStatus, SyncStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
@@ -17,13 +16,13 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use serde_json::{Map, Value, json};
-use sync::ResourceKey;
-use sync::apply::Status;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::compare::{self, Comparison};
+use crate::operation::{self, Step};
 use crate::status::{self, Condition, REFRESH_ANNOTATION};
-use crate::{Context, Error};
+use crate::{Context, Error, Trigger, summary};
+use crate::{delete, execute};
 
 /// Reconciles one Application.
 pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -33,35 +32,77 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         .namespace
         .clone()
         .ok_or(Error::Unnamed("namespace"))?;
+    if app.metadata.deletion_timestamp.is_some() {
+        return delete::finalize(&app, &ctx).await;
+    }
     let key = (namespace.clone(), name.clone());
     let fingerprint = status::fingerprint(&app);
     let started = Instant::now();
     let refresh = status::refresh_requested(&app);
-    if !refresh && let Some(wait) = ctx.not_due(&key, &fingerprint, started) {
+    let trigger = ctx.take_trigger(&key);
+    if trigger.is_none()
+        && !refresh
+        && let Some(wait) = ctx.not_due(&key, &fingerprint, started)
+    {
         return Ok(Action::requeue(wait));
     }
-    let (mut patch, settling) = evaluate(&app, &ctx).await;
+    let evaluation = evaluate(&app, &ctx, trigger).await;
+    let mut patch = evaluation.patch;
+    // The Application as this reconcile leaves it: its own write of
+    // `operation` (cleared, or an automated one waiting for a retry) must
+    // not look like a new request; a user's write made meanwhile must.
+    let mut written = (*app).clone();
+    if let Some(operation) = evaluation.operation {
+        written.operation = operation;
+    }
     if refresh {
         patch.insert(
             "metadata".to_string(),
             json!({"annotations": {REFRESH_ANNOTATION: null}}),
         );
     }
-    let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
-    apps.patch(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(Value::Object(patch)),
-    )
-    .await
-    .map_err(|source| Error::WriteStatus {
-        namespace: namespace.clone(),
-        name: name.clone(),
-        source,
-    })?;
-    let next = status::next_check(settling, ctx.config.reconcile_interval);
-    ctx.reconciled(key, fingerprint, started + next);
+    // A reconcile woken by a live object or a project that changed nothing
+    // but `reconciledAt` writes nothing: a thousand Deployments rolling out
+    // would otherwise mean thousands of Application writes (and Argo CD
+    // moves `reconciledAt` only on full comparisons too).
+    let quiet = matches!(trigger, Some(Trigger::Resources | Trigger::Project))
+        && !refresh
+        && only_reconciled_at(&app, &patch);
+    if !quiet {
+        let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
+        apps.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(Value::Object(patch)),
+        )
+        .await
+        .map_err(|source| Error::WriteStatus {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
+    }
+    // Live objects and projects are watched: nothing to poll for sooner.
+    let mut next = ctx.config.reconcile_interval;
+    if let Some(retry) = evaluation.retry_in {
+        // A little after the retry is due, so it is due when looked at.
+        next = next.min(retry + Duration::from_millis(200));
+    }
+    ctx.reconciled(key, status::fingerprint(&written), started + next);
     Ok(Action::requeue(next))
+}
+
+/// Whether a patch changes nothing but `status.reconciledAt`.
+fn only_reconciled_at(app: &Application, patch: &Map<String, Value>) -> bool {
+    let old = app.status.as_ref().map(to_json).unwrap_or(Value::Null);
+    patch
+        .iter()
+        .all(|(key, value)| match (key.as_str(), value) {
+            ("status", Value::Object(status)) => status.iter().all(|(field, new)| {
+                field == "reconciledAt" || old.get(field).unwrap_or(&Value::Null) == new
+            }),
+            _ => false,
+        })
 }
 
 /// Requeues a failed reconcile with a growing backoff.
@@ -75,30 +116,146 @@ pub fn error_policy(app: Arc<Application>, error: &Error, ctx: Arc<Context>) -> 
     Action::requeue(wait)
 }
 
-/// Compares, syncs when the policy says so, compares again, and returns
-/// the merge patch for the Application (`{"status": ...}`) and whether its
-/// resources are still settling (Progressing or Missing).
-async fn evaluate(app: &Application, ctx: &Context) -> (Map<String, Value>, bool) {
+/// What one reconcile writes and when to look again.
+struct Evaluation {
+    /// The merge patch for the Application (`status`, maybe `operation`).
+    patch: Map<String, Value>,
+    /// An operation waits for a retry due in this long.
+    retry_in: Option<Duration>,
+    /// What this reconcile writes to `operation`, if anything.
+    operation: Option<Option<api::Operation>>,
+}
+
+/// Compares, runs the operation (requested, being retried, or automated),
+/// compares again, and returns the patch for the Application.
+async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) -> Evaluation {
     let now = || Time(Timestamp::now());
     let mut status = Map::new();
-    let source = match status::supported_source(app) {
-        Ok(source) => source,
-        Err(condition) => {
-            return (finish(app, status, &[condition], None, &now()), false);
-        }
-    };
+    let mut top = Map::new();
+    let mut conditions = Vec::new();
+    let mut retry_in = None;
+    let mut written_op = None;
+    let source = status::supported_source(app);
     let compared_to = ComparedTo {
-        source: Some(source.clone()),
+        source: source.as_ref().ok().cloned(),
         destination: app.spec.destination.clone(),
         ..Default::default()
     };
-    let compared = match compare::resolve(ctx, &source).await {
-        Ok(revision) => compare::compare(ctx, app, &source, &revision)
-            .await
-            .map_err(|condition| (condition, Some(revision))),
-        Err(condition) => Err((condition, None)),
+    let head = match &source {
+        Ok(source) => match compare::resolve_for(ctx, app, source, trigger).await {
+            Ok(revision) => compare::compare(ctx, app, source, &revision)
+                .await
+                .map_err(|condition| (condition, Some(revision))),
+            Err(condition) => Err((condition, None)),
+        },
+        Err(condition) => Err((condition.clone(), None)),
     };
-    let comparison = match compared {
+
+    // The operation: requested in `operation`, waiting for a retry, or an
+    // automated sync decided on the comparison.
+    let mut run = None;
+    let mut finished = None;
+    match operation::next_step(app, Timestamp::now()) {
+        Step::Idle => {
+            if let Ok(c) = &head {
+                match status::auto_sync(app, &c.revision, c.out_of_sync(), c.desired.len()) {
+                    Ok(true) => {
+                        let op = operation::automated(app, &c.revision);
+                        run = Some((new_state(op), true));
+                    }
+                    Ok(false) => {}
+                    Err(condition) => conditions.push(condition),
+                }
+            }
+        }
+        Step::Start(state) => run = Some((state, true)),
+        Step::Attempt(state) => run = Some((state, false)),
+        Step::Wait(due) => retry_in = Some(operation::until(due, Timestamp::now())),
+        Step::Finish(state) => finished = Some(state),
+    }
+    let mut synced = false;
+    if let Some((state, new)) = run {
+        let op = state.operation.clone();
+        let refresh = !new
+            && op.retry.as_ref().and_then(|r| r.refresh) == Some(true)
+            && state.retry_count.unwrap_or(0) > 0;
+        let (attempt, target) = execute::attempt(ctx, app, &op, head.as_ref().ok(), refresh).await;
+        if new {
+            let revision = target
+                .as_ref()
+                .map(|t| t.revision.clone())
+                .or_else(|| op.sync.as_ref().and_then(|s| s.revision.clone()))
+                .unwrap_or_else(|| "HEAD".to_string());
+            publish(
+                ctx,
+                app,
+                EventType::Normal,
+                "OperationStarted",
+                operation::started_note(&op, &revision),
+            )
+            .await;
+        }
+        let state = operation::conclude(state, attempt, Timestamp::now());
+        let dry_run = op.sync.as_ref().and_then(|s| s.dry_run) == Some(true);
+        synced = !dry_run && state.sync_result.is_some();
+        if state.phase == operation::SUCCEEDED
+            && !dry_run
+            && !operation::partial(&op)
+            && let Some(target) = &target
+        {
+            let history = status::append_history(
+                app,
+                &target.revision,
+                &target.source,
+                &state.started_at,
+                &state.finished_at.clone().unwrap_or_else(now),
+                op.initiated_by.clone(),
+            );
+            status.insert("history".to_string(), to_json(&history));
+        }
+        let automated = op.initiated_by.as_ref().and_then(|i| i.automated) == Some(true);
+        if automated && operation::completed(&state.phase) && state.phase != operation::SUCCEEDED {
+            let revision = state
+                .sync_result
+                .as_ref()
+                .map(|r| r.revision.clone())
+                .unwrap_or_default();
+            conditions.push(Condition::sync(status::failed_attempt(
+                &revision,
+                state.message.as_deref().unwrap_or(""),
+            )));
+        }
+        finished = Some(state);
+    }
+    if let Some(state) = finished {
+        if operation::completed(&state.phase) {
+            // Like Argo CD: the operation field is cleared when it is over.
+            top.insert("operation".to_string(), Value::Null);
+            written_op = Some(None);
+            let (type_, reason) = if state.phase == operation::SUCCEEDED {
+                (EventType::Normal, "OperationCompleted")
+            } else {
+                (EventType::Warning, "OperationCompleted")
+            };
+            publish(ctx, app, type_, reason, operation::completed_note(&state)).await;
+        } else {
+            // Waiting for a retry: the operation stays (an automated one is
+            // written, as Argo CD does), and the reconcile comes back when
+            // the retry is due.
+            let old = app.operation.as_ref().map(to_json);
+            top.insert(
+                "operation".to_string(),
+                status::replacing(old.as_ref(), &to_json(&state.operation)),
+            );
+            written_op = Some(Some(state.operation.clone()));
+            if let Ok(Some(due)) = operation::retry_due(&state) {
+                retry_in = Some(operation::until(due, Timestamp::now()));
+            }
+        }
+        status.insert("operationState".to_string(), to_json(&state));
+    }
+
+    let mut comparison = match head {
         Ok(c) => c,
         Err((condition, revision)) => {
             warn!(app = app.metadata.name.as_deref().unwrap_or(""), error = %condition.message, "comparison failed");
@@ -111,55 +268,53 @@ async fn evaluate(app: &Application, ctx: &Context) -> (Map<String, Value>, bool
                     revisions: None,
                 }),
             );
-            return (finish(app, status, &[condition], None, &now()), false);
+            conditions.push(condition);
+            return Evaluation {
+                patch: finish(app, status, top, &conditions, None, &now()),
+                retry_in,
+                operation: written_op,
+            };
         }
     };
-    let mut conditions = comparison.errors.clone();
-    let mut comparison = comparison;
-    match status::auto_sync(
-        app,
-        &comparison.revision,
-        comparison.out_of_sync(),
-        comparison.desired.len(),
-    ) {
-        Ok(false) => {}
-        Err(condition) => conditions.push(condition),
-        Ok(true) => {
-            let (op_state, ok) = sync(ctx, app, &source, &comparison, &mut conditions).await;
-            status.insert("operationState".to_string(), to_json(&op_state));
-            if ok {
-                let finished = op_state.finished_at.clone().unwrap_or_else(now);
-                let history = status::append_history(
-                    app,
-                    &comparison.revision,
-                    &source,
-                    &op_state.started_at,
-                    &finished,
-                );
-                status.insert("history".to_string(), to_json(&history));
+    conditions.extend(comparison.errors.clone());
+    if synced {
+        // The cache may not have seen what was just applied yet.
+        ctx.forget_verdicts(&ctx.instance(app));
+    }
+    if synced && let Ok(source) = &source {
+        // The status reports the cluster after the sync, compared with the
+        // spec's revision (a sync to another revision leaves it OutOfSync).
+        match compare::compare(ctx, app, source, &comparison.revision).await {
+            Ok(again) => {
+                conditions.retain(|c| c.type_ != "ComparisonError");
+                conditions.extend(again.errors.clone());
+                comparison = again;
             }
-            publish(ctx, app, &op_state, ok).await;
-            // The status reports the cluster after the sync, at the
-            // revision synced.
-            match compare::compare(ctx, app, &source, &comparison.revision).await {
-                Ok(again) => {
-                    conditions.retain(|c| c.type_ != "ComparisonError");
-                    conditions.extend(again.errors.clone());
-                    comparison = again;
-                }
-                Err(condition) => conditions.push(condition),
-            }
+            Err(condition) => conditions.push(condition),
         }
+    }
+    let sync_code = if comparison.out_of_sync() {
+        "OutOfSync"
+    } else {
+        "Synced"
+    };
+    let old_status = app.status.as_ref();
+    for note in summary::status_changes(
+        old_status
+            .and_then(|s| s.sync.as_ref())
+            .map(|s| s.status.as_str()),
+        sync_code,
+        old_status
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status.as_deref()),
+        comparison.health.status.as_str(),
+    ) {
+        publish(ctx, app, EventType::Normal, "ResourceUpdated", note).await;
     }
     status.insert(
         "sync".to_string(),
         to_json(&SyncStatus {
-            status: if comparison.out_of_sync() {
-                "OutOfSync"
-            } else {
-                "Synced"
-            }
-            .to_string(),
+            status: sync_code.to_string(),
             compared_to: Some(compared_to),
             revision: Some(comparison.revision.clone()),
             revisions: None,
@@ -173,20 +328,32 @@ async fn evaluate(app: &Application, ctx: &Context) -> (Map<String, Value>, bool
             last_transition_time: None,
         }),
     );
-    let settling = matches!(
-        comparison.health.status,
-        health::HealthStatusCode::Progressing | health::HealthStatusCode::Missing
-    );
-    (
-        finish(app, status, &conditions, Some(&comparison), &now()),
-        settling,
-    )
+    Evaluation {
+        patch: finish(app, status, top, &conditions, Some(&comparison), &now()),
+        retry_in,
+        operation: written_op,
+    }
 }
 
-/// Adds `resources`, `conditions` and `reconciledAt` and wraps the status.
+/// A new operation's state: Running, started now.
+fn new_state(operation: api::Operation) -> OperationState {
+    OperationState {
+        operation,
+        phase: operation::RUNNING.to_string(),
+        message: None,
+        sync_result: None,
+        started_at: Time(Timestamp::now()),
+        finished_at: None,
+        retry_count: None,
+    }
+}
+
+/// Adds `resources`, `conditions` and `reconciledAt` and adds the status
+/// to `patch`.
 fn finish(
     app: &Application,
     mut status: Map<String, Value>,
+    mut patch: Map<String, Value>,
     conditions: &[Condition],
     comparison: Option<&Comparison>,
     now: &Time,
@@ -213,6 +380,8 @@ fn finish(
             })
             .collect();
         status.insert("resources".to_string(), to_json(&resources));
+        let images = summary::images(c.items.iter().filter_map(|i| i.live.as_ref()));
+        status.insert("summary".to_string(), json!({"images": images}));
     }
     let conditions = status::conditions(app, conditions, now);
     status.insert(
@@ -236,204 +405,23 @@ fn finish(
             (k, v)
         })
         .collect();
-    let mut patch = Map::new();
     patch.insert("status".to_string(), Value::Object(status));
     patch
 }
 
-/// Plans and runs a sync of the compared objects. Returns the
-/// `operationState` and whether it succeeded; a failure adds a `SyncError`.
-async fn sync(
-    ctx: &Context,
-    app: &Application,
-    source: &ApplicationSource,
-    comparison: &Comparison,
-    conditions: &mut Vec<Condition>,
-) -> (OperationState, bool) {
-    let started = Time(Timestamp::now());
-    let prune = app
-        .spec
-        .sync_policy
-        .as_ref()
-        .and_then(|p| p.automated.as_ref())
-        .and_then(|a| a.prune)
-        .unwrap_or(false);
-    let operation = Operation {
-        sync: Some(SyncOperation {
-            revision: Some(comparison.revision.clone()),
-            prune: Some(prune),
-            ..Default::default()
-        }),
-        initiated_by: Some(OperationInitiator {
-            username: None,
-            automated: Some(true),
-        }),
-        ..Default::default()
-    };
-    let state =
-        |phase: &str, message: String, result: Option<SyncOperationResult>| OperationState {
-            operation: operation.clone(),
-            phase: phase.to_string(),
-            message: Some(message),
-            sync_result: result,
-            started_at: started.clone(),
-            finished_at: Some(Time(Timestamp::now())),
-            retry_count: None,
-        };
-    let options = app
-        .spec
-        .sync_policy
-        .as_ref()
-        .and_then(|p| p.sync_options.clone())
-        .unwrap_or_default();
-    let options = match sync::SyncOptions::parse(options.iter().map(String::as_str)) {
-        Ok(o) => o,
-        Err(e) => {
-            let message = format!("spec.syncPolicy.syncOptions: {e}");
-            conditions.push(Condition::invalid_spec(message.clone()));
-            return (state("Failed", message, None), false);
-        }
-    };
-    let in_sync: HashSet<&ResourceKey> = comparison
-        .items
-        .iter()
-        .filter(|i| i.synced)
-        .map(|i| &i.key)
-        .collect();
-    // Every desired object already carries its namespace (see `compare`);
-    // only the destination namespace itself is created here.
-    let namespaced: HashSet<(String, String)> = comparison
-        .desired
-        .iter()
-        .chain(&comparison.live)
-        .filter(|o| {
-            o["metadata"]
-                .get("namespace")
-                .and_then(Value::as_str)
-                .is_some()
-        })
-        .map(|o| {
-            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            (s("apiVersion"), s("kind"))
-        })
-        .collect();
-    let cluster_scoped = |api_version: &str, kind: &str| {
-        !namespaced.contains(&(api_version.to_string(), kind.to_string()))
-    };
-    let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
-    let plan = match sync::plan::build(&sync::plan::Input {
-        desired: &comparison.desired,
-        live: &comparison.live,
-        in_sync: &|k| in_sync.contains(k),
-        options: &options,
-        prune,
-        namespace: &namespace,
-        cluster_scoped: &cluster_scoped,
-    }) {
-        Ok(plan) => plan,
-        Err(e) => {
-            let message = format!("planning the sync: {e}");
-            conditions.push(Condition::sync(message.clone()));
-            return (state("Failed", message, None), false);
-        }
-    };
-    info!(
-        app = app.metadata.name.as_deref().unwrap_or(""),
-        revision = %comparison.revision,
-        changes = plan.changes().count(),
-        "syncing"
-    );
-    let result = sync::apply::run(&ctx.client, &plan, false).await;
-    let ok = result.succeeded();
-    let versions = |key: &ResourceKey| {
-        comparison
-            .items
-            .iter()
-            .find(|i| &i.key == key)
-            .map(|i| i.version.clone())
-            .unwrap_or_default()
-    };
-    let not_in_git = |key: &ResourceKey| {
-        comparison
-            .items
-            .iter()
-            .any(|i| &i.key == key && i.desired.is_none())
-    };
-    let resources: Vec<ResourceResult> = result
-        .resources
-        .iter()
-        .filter_map(|o| {
-            let status = match o.status {
-                Status::Synced => "Synced",
-                Status::Pruned => "Pruned",
-                Status::Failed | Status::NotRun => "SyncFailed",
-                // Only a resource Git no longer has is skipped for want of
-                // pruning; skipped applies (already in sync) are not listed.
-                Status::Skipped if not_in_git(&o.key) => "PruneSkipped",
-                Status::Skipped => return None,
-            };
-            Some(ResourceResult {
-                group: o.key.group.clone(),
-                version: versions(&o.key),
-                kind: o.key.kind.clone(),
-                namespace: o.key.namespace.clone(),
-                name: o.key.name.clone(),
-                status: Some(status.to_string()),
-                message: Some(o.message.clone()).filter(|m| !m.is_empty()),
-                sync_phase: Some("Sync".to_string()),
-                ..Default::default()
-            })
-        })
-        .collect();
-    let sync_result = SyncOperationResult {
-        resources: Some(resources),
-        revision: comparison.revision.clone(),
-        source: Some(source.clone()),
-        ..Default::default()
-    };
-    if ok {
-        (
-            state(
-                "Succeeded",
-                "successfully synced (all tasks run)".to_string(),
-                Some(sync_result),
-            ),
-            true,
-        )
-    } else {
-        let failure = result
-            .resources
-            .iter()
-            .find(|o| o.status == Status::Failed)
-            .map(|o| format!("{}: {}", o.key, o.message))
-            .unwrap_or_else(|| "a task failed".to_string());
-        let message = format!("sync to {} failed: {failure}", comparison.revision);
-        conditions.push(Condition::sync(message.clone()));
-        (state("Failed", message, Some(sync_result)), false)
-    }
-}
-
-/// A Kubernetes Event on the Application for a finished sync. Failing to
-/// publish it is logged, not fatal.
-async fn publish(ctx: &Context, app: &Application, state: &OperationState, ok: bool) {
+/// A Kubernetes Event on the Application (Argo CD's reasons
+/// `OperationStarted`, `OperationCompleted`). Failing to publish it is
+/// logged, not fatal.
+async fn publish(ctx: &Context, app: &Application, type_: EventType, reason: &str, note: String) {
     let event = Event {
-        type_: if ok {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        },
-        reason: if ok {
-            "OperationCompleted"
-        } else {
-            "OperationFailed"
-        }
-        .to_string(),
-        note: state.message.as_deref().map(truncate_note),
+        type_,
+        reason: reason.to_string(),
+        note: Some(truncate_note(&note)),
         action: "Sync".to_string(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
-        warn!(app = app.metadata.name.as_deref().unwrap_or(""), error = %e, "publishing the sync event");
+        warn!(app = app.metadata.name.as_deref().unwrap_or(""), error = %e, "publishing the event");
     }
 }
 

