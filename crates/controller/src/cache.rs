@@ -163,6 +163,64 @@ impl LiveCache {
             .unwrap_or_default())
     }
 
+    /// Records an object as the API server just answered it (an apply),
+    /// so the next lookup need not wait for the watch. An older version
+    /// than the one held is ignored; the watch delivers the same version
+    /// again later, which changes nothing.
+    pub async fn observe(&self, gvk: &GroupVersionKind, obj: &Value) {
+        let Some(kind) = self.kinds.lock().await.get(gvk).cloned() else {
+            return;
+        };
+        let meta = &obj["metadata"];
+        let (Some(name), Some(version)) = (
+            meta.get("name").and_then(Value::as_str),
+            meta.get("resourceVersion").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        let key = (
+            meta.get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            name.to_string(),
+        );
+        let mut objects = kind
+            .objects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = objects
+            .owner
+            .get(&key)
+            .and_then(|i| objects.by_instance.get(i))
+            .and_then(|set| set.get(&key))
+            .and_then(|o| {
+                o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .map(str::to_string)
+            });
+        if held.is_some_and(|held| !newer(version, &held)) {
+            return;
+        }
+        let managed = self
+            .tracking
+            .instance_of(obj)
+            .map(|instance| (instance, Arc::new(obj.clone())));
+        objects.put(key, managed);
+    }
+
+    /// Forgets an object the API server said is gone (a prune), until the
+    /// watch says otherwise.
+    pub async fn forget(&self, gvk: &GroupVersionKind, namespace: &str, name: &str) {
+        let Some(kind) = self.kinds.lock().await.get(gvk).cloned() else {
+            return;
+        };
+        kind.objects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .put((namespace.to_string(), name.to_string()), None);
+    }
+
     /// Number of kinds watched and objects held, for metrics and logs.
     pub async fn size(&self) -> (usize, usize) {
         let kinds = self.kinds.lock().await;
@@ -294,6 +352,16 @@ async fn run_watch(
     }
 }
 
+/// Whether resourceVersion `a` is newer than `b`. They are opaque to
+/// clients, but etcd-backed servers use increasing integers; anything else
+/// counts as not newer (the watch decides).
+fn newer(a: &str, b: &str) -> bool {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => false,
+    }
+}
+
 /// The instances whose objects differ between two listings.
 fn changed_instances(old: &Objects, new: &Objects) -> Vec<String> {
     let mut changed = Vec::new();
@@ -345,6 +413,14 @@ mod tests {
         assert_eq!(objects.len(), 1);
         // Forgetting an unknown object touches nobody.
         assert!(objects.put(name("zz"), None).is_empty());
+    }
+
+    #[test]
+    fn only_newer_integer_versions_replace_what_the_watch_delivered() {
+        assert!(newer("12", "9"));
+        assert!(!newer("9", "12"));
+        assert!(!newer("12", "12"));
+        assert!(!newer("abc", "9"));
     }
 
     #[test]

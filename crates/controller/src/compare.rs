@@ -305,19 +305,19 @@ async fn compare_one(
     live: Option<&Value>,
     rules: &diff::IgnoreRules,
 ) -> Result<(bool, bool), diff::Error> {
+    // Missing is out of sync; whether the server accepts the object is for
+    // the sync to find out (as Argo CD does).
+    let Some(live) = live else {
+        return Ok((false, true));
+    };
     let predicted = diff::predict(&ctx.client, desired).await?;
-    if let Some(live) = live
-        && !diff::compare::same_revision(&predicted, live)
-    {
+    if !diff::compare::same_revision(&predicted, live) {
         let fresh = diff::fetch_live(&ctx.client, desired).await?;
         let predicted = diff::predict(&ctx.client, desired).await?;
         let synced = diff::diff(&predicted, fresh.as_ref().unwrap_or(&Value::Null), rules).synced;
         return Ok((synced, false));
     }
-    Ok((
-        diff::diff(&predicted, live.unwrap_or(&Value::Null), rules).synced,
-        true,
-    ))
+    Ok((diff::diff(&predicted, live, rules).synced, true))
 }
 
 fn ignore_rules(app: &Application) -> Result<diff::IgnoreRules, Condition> {
@@ -327,6 +327,54 @@ fn ignore_rules(app: &Application) -> Result<diff::IgnoreRules, Condition> {
     let rules: Vec<diff::IgnoreDifference> =
         serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
     diff::IgnoreRules::new(rules).map_err(|e| invalid(e.to_string()))
+}
+
+/// After a sync: what the server answered becomes the cached live object,
+/// and an object applied with that answer is in sync by construction (the
+/// dry run of the same object against it would change nothing), so the
+/// comparison after the sync, and the reconcile its watch events wake,
+/// need no dry run. Objects with no answer (client-side apply, failures)
+/// lose their verdict and are compared anew; pruned ones leave the cache.
+pub async fn record_sync(
+    ctx: &Context,
+    app: &Application,
+    plan: &sync::plan::Plan,
+    result: &sync::apply::SyncResult,
+) {
+    let instance = ctx.instance(app);
+    let rules_key = serde_json::to_string(&app.spec.ignore_differences).unwrap_or_default();
+    for (task, outcome) in plan.tasks.iter().zip(&result.resources) {
+        let (group, version) = split_api_version(&task.object);
+        let kind = task
+            .object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let gvk = GroupVersionKind::gvk(&group, &version, kind);
+        let key = (instance.clone(), outcome.key.clone());
+        match (&outcome.action, outcome.status, &outcome.live) {
+            (sync::plan::Action::Apply, sync::apply::Status::Synced, Some(live)) => {
+                ctx.live.observe(&gvk, live).await;
+                let fingerprint = fingerprint(&task.object, Some(live), &rules_key);
+                crate::lock(&ctx.verdicts).insert(key, (fingerprint, true));
+            }
+            (sync::plan::Action::Prune, sync::apply::Status::Pruned, live) => {
+                match live {
+                    Some(live) => ctx.live.observe(&gvk, live).await,
+                    None => {
+                        ctx.live
+                            .forget(&gvk, &outcome.key.namespace, &outcome.key.name)
+                            .await
+                    }
+                }
+                crate::lock(&ctx.verdicts).remove(&key);
+            }
+            (_, sync::apply::Status::Skipped, _) => {}
+            _ => {
+                crate::lock(&ctx.verdicts).remove(&key);
+            }
+        }
+    }
 }
 
 /// What decides whether an object is in sync: the desired object, the live

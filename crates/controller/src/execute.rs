@@ -183,6 +183,9 @@ async fn apply(
         "syncing"
     );
     let result = sync::apply::run(&ctx.client, &plan, dry_run).await;
+    if !dry_run {
+        compare::record_sync(ctx, app, &plan, &result).await;
+    }
     let version = |key: &ResourceKey| {
         comparison
             .items

@@ -223,11 +223,19 @@ impl Context {
                 .unwrap_or_default(),
         };
         let notify: cache::Notify = {
-            let (triggers, wake) = (triggers.clone(), wake.clone());
+            let (triggers, wake, apps) = (triggers.clone(), wake.clone(), apps.clone());
             let controller_namespace = config.controller_namespace.clone();
             Arc::new(move |instance: &str| {
-                let app = tracking::application_of(instance, &controller_namespace);
-                request(&triggers, &wake, app, Trigger::Resources);
+                let (namespace, name) = tracking::application_of(instance, &controller_namespace);
+                // The label may be another tool's (or another gyro's): only
+                // Applications this controller has are woken.
+                let target = ObjectRef::new(&name).within(&namespace);
+                let known = apps
+                    .get()
+                    .is_some_and(|stores| stores.iter().any(|s| s.get(&target).is_some()));
+                if known {
+                    request(&triggers, &wake, (namespace, name), Trigger::Resources);
+                }
             })
         };
         Ok(Self {
@@ -266,13 +274,6 @@ impl Context {
     /// Takes the reason an early reconcile was requested, if one was.
     pub fn take_trigger(&self, key: &(String, String)) -> Option<Trigger> {
         lock(&self.triggers).remove(key)
-    }
-
-    /// Forgets the comparison verdicts of an instance's objects: after a
-    /// sync the cache may lag behind what was applied, and the next
-    /// comparison must ask the server.
-    pub fn forget_verdicts(&self, instance: &str) {
-        lock(&self.verdicts).retain(|(i, _), _| i != instance);
     }
 
     /// Forgets resolved revisions of a repository (after a push), so the

@@ -6,6 +6,7 @@
 //! from the watched `argocd-secret`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use api::Application;
 use kube::runtime::reflector::Store;
@@ -22,43 +23,91 @@ pub fn concerned<'a>(
     apps: impl IntoIterator<Item = &'a Application>,
 ) -> Vec<(String, String)> {
     apps.into_iter()
-        .filter(|app| {
-            let sources = app.spec.effective_sources();
-            let touched = sources
-                .iter()
-                .any(|s| push.touches(&s.repo_url, s.target_revision.as_deref().unwrap_or("")));
-            let paths: Vec<&str> = sources
-                .iter()
-                .map(|s| s.path.as_deref().unwrap_or(""))
-                .collect();
-            let wanted = app
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(webhook::MANIFEST_GENERATE_PATHS))
-                .map(|a| webhook::refresh_paths(a, &paths))
-                .unwrap_or_default();
-            touched && push.changes_paths(&wanted)
-        })
-        .filter_map(|app| Some((app.metadata.namespace.clone()?, app.metadata.name.clone()?)))
+        .filter(|app| concerns(push, app))
+        .filter_map(key)
         .collect()
 }
 
+fn concerns(push: &webhook::Push, app: &Application) -> bool {
+    let sources = app.spec.effective_sources();
+    let touched = sources
+        .iter()
+        .any(|s| push.touches(&s.repo_url, s.target_revision.as_deref().unwrap_or("")));
+    let paths: Vec<&str> = sources
+        .iter()
+        .map(|s| s.path.as_deref().unwrap_or(""))
+        .collect();
+    let wanted = app
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(webhook::MANIFEST_GENERATE_PATHS))
+        .map(|a| webhook::refresh_paths(a, &paths))
+        .unwrap_or_default();
+    touched && push.changes_paths(&wanted)
+}
+
+/// How long the Applications a push concerns but whose own directory it
+/// did not touch wait behind those whose directory it did.
+pub const UNTOUCHED_DELAY: Duration = Duration::from_millis(1000);
+
 /// Handles one push: forget the repository's resolutions, wake the
-/// Applications it concerns.
-pub fn on_push(ctx: &Context, apps: &[Store<Application>], push: &webhook::Push) {
+/// Applications it concerns. When the push lists changed files and some of
+/// the Applications have their source directory among them, those go first
+/// and the others (which usually only move to the new revision) follow
+/// [`UNTOUCHED_DELAY`] later, so a change to one app of a thousand on a repo
+/// is not queued behind the other 999.
+pub fn on_push(ctx: &Arc<Context>, apps: &[Store<Application>], push: &webhook::Push) {
     ctx.forget_revisions(|url| push.repo_urls.iter().any(|u| webhook::same_repo(u, url)));
     let states: Vec<Arc<Application>> = apps.iter().flat_map(|s| s.state()).collect();
-    let concerned = concerned(push, states.iter().map(|a| &**a));
+    let concerned: Vec<&Application> = states
+        .iter()
+        .map(|a| &**a)
+        .filter(|app| concerns(push, app))
+        .collect();
+    let (first, later): (Vec<&Application>, Vec<&Application>) = concerned
+        .into_iter()
+        .partition(|app| touches_own_directory(push, app));
+    let (first, later) = if first.is_empty() {
+        (later, Vec::new())
+    } else {
+        (first, later)
+    };
     info!(
         repo = push.repo_urls.first().map(String::as_str).unwrap_or(""),
         git_ref = push.git_ref.as_deref().unwrap_or(""),
-        applications = concerned.len(),
+        applications = first.len() + later.len(),
+        touched = first.len(),
         "push received"
     );
-    for app in concerned {
+    for app in first.iter().filter_map(|a| key(a)) {
         ctx.request(app, Trigger::Push);
     }
+    let later: Vec<(String, String)> = later.iter().filter_map(|a| key(a)).collect();
+    if !later.is_empty() {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(UNTOUCHED_DELAY).await;
+            for app in later {
+                ctx.request(app, Trigger::Push);
+            }
+        });
+    }
+}
+
+fn key(app: &Application) -> Option<(String, String)> {
+    Some((app.metadata.namespace.clone()?, app.metadata.name.clone()?))
+}
+
+/// Whether the push lists a changed file under one of the Application's
+/// source directories.
+fn touches_own_directory(push: &webhook::Push, app: &Application) -> bool {
+    let sources = app.spec.effective_sources();
+    let paths: Vec<&str> = sources
+        .iter()
+        .map(|s| s.path.as_deref().unwrap_or(""))
+        .collect();
+    !push.changed_files.is_empty() && push.changes_paths(&webhook::refresh_paths(".", &paths))
 }
 
 /// Serves `POST /api/webhook` on `listener` until the process ends.
@@ -98,8 +147,19 @@ mod tests {
     }
 
     #[test]
-    fn a_push_concerns_apps_on_that_repo_and_branch_whose_paths_changed() {
-        let push = webhook::Push {
+    fn apps_whose_directory_changed_are_told_first() {
+        let mut push = github_push();
+        let web = app("web", "https://github.com/shop/config", "main", None);
+        let mut db = web.clone();
+        db.spec.source.as_mut().unwrap().path = Some("apps/db".into());
+        assert!(touches_own_directory(&push, &web));
+        assert!(!touches_own_directory(&push, &db));
+        push.changed_files.clear();
+        assert!(!touches_own_directory(&push, &web));
+    }
+
+    fn github_push() -> webhook::Push {
+        webhook::Push {
             provider: webhook::Provider::GitHub,
             repo_urls: vec!["https://github.com/shop/config".into()],
             git_ref: Some("refs/heads/main".into()),
@@ -108,7 +168,12 @@ mod tests {
             before: None,
             after: Some("a".repeat(40)),
             changed_files: vec!["apps/web/deployment.yaml".into()],
-        };
+        }
+    }
+
+    #[test]
+    fn a_push_concerns_apps_on_that_repo_and_branch_whose_paths_changed() {
+        let push = github_push();
         let apps = [
             app("same", "https://github.com/shop/config.git", "main", None),
             app("head", "git@github.com:shop/config.git", "HEAD", None),

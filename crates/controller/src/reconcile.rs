@@ -277,10 +277,6 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
         }
     };
     conditions.extend(comparison.errors.clone());
-    if synced {
-        // The cache may not have seen what was just applied yet.
-        ctx.forget_verdicts(&ctx.instance(app));
-    }
     if synced && let Ok(source) = &source {
         // The status reports the cluster after the sync, compared with the
         // spec's revision (a sync to another revision leaves it OutOfSync).

@@ -47,6 +47,10 @@ pub struct Outcome {
     pub action: Action,
     pub status: Status,
     pub message: String,
+    /// The object as the server answered the task (applied, created,
+    /// replaced, or marked for deletion), when it answered with one: what
+    /// is live now, without waiting for a watch to tell.
+    pub live: Option<Value>,
 }
 
 /// What a sync did.
@@ -71,21 +75,23 @@ pub async fn run(client: &kube::Client, plan: &Plan, dry_run: bool) -> SyncResul
     let mut result = SyncResult::default();
     let mut failed = false;
     for task in &plan.tasks {
-        let outcome = |status, message: String| Outcome {
+        let outcome = |status, message: String, live: Option<Value>| Outcome {
             key: task.key.clone(),
             action: task.action.clone(),
             status,
             message,
+            live,
         };
         if failed {
             result.resources.push(outcome(
                 Status::NotRun,
                 "not run: an earlier task failed".to_string(),
+                None,
             ));
             continue;
         }
         let done = match &task.action {
-            Action::Skip(reason) => Ok((Status::Skipped, reason.clone())),
+            Action::Skip(reason) => Ok((Status::Skipped, reason.clone(), None)),
             Action::Apply | Action::CreateNamespace => {
                 apply_one(client, &mut resources, &task.object, &task.options, dry_run).await
             }
@@ -94,11 +100,17 @@ pub async fn run(client: &kube::Client, plan: &Plan, dry_run: bool) -> SyncResul
             }
         };
         match done {
-            Ok((status, message)) => result.resources.push(outcome(status, message)),
+            Ok((status, message, live)) => {
+                // A dry run's answer is not what is live.
+                let live = live.filter(|_| !dry_run);
+                result.resources.push(outcome(status, message, live))
+            }
             Err(message) => {
                 tracing::warn!(resource = %task.key, %message, "sync task failed");
                 failed = true;
-                result.resources.push(outcome(Status::Failed, message));
+                result
+                    .resources
+                    .push(outcome(Status::Failed, message, None));
             }
         }
     }
@@ -148,7 +160,7 @@ async fn apply_one(
     obj: &Value,
     options: &SyncOptions,
     dry_run: bool,
-) -> Result<(Status, String), String> {
+) -> Result<(Status, String, Option<Value>), String> {
     let api = api_for(client, cache, obj).await?;
     let name = name_of(obj);
     let validation = if options.validate {
@@ -167,14 +179,23 @@ async fn apply_one(
             None => api
                 .create(&post, &dynamic)
                 .await
-                .map(|_| (Status::Synced, "created (Replace=true)".to_string()))
+                .map(|o| {
+                    (
+                        Status::Synced,
+                        "created (Replace=true)".to_string(),
+                        answered(o),
+                    )
+                })
                 .map_err(|e| e.to_string()),
             Some(live) => {
                 let mut dynamic = dynamic;
                 dynamic.metadata.resource_version = live.metadata.resource_version;
                 api.replace(name, &post, &dynamic)
                     .await
-                    .map(|_| (Status::Synced, "replaced (Replace=true)".to_string()))
+                    .map(|o| {
+                        let live = answered(o);
+                        (Status::Synced, "replaced (Replace=true)".to_string(), live)
+                    })
                     .map_err(|e| e.to_string())
             }
         };
@@ -192,7 +213,7 @@ async fn apply_one(
                     client_side::Applied::Configured(_) => "configured (client-side apply)",
                     client_side::Applied::Unchanged => "unchanged (client-side apply)",
                 };
-                (Status::Synced, message.to_string())
+                (Status::Synced, message.to_string(), None)
             })
             .map_err(|e| e.to_string());
     }
@@ -201,8 +222,14 @@ async fn apply_one(
     params.field_validation = Some(validation);
     api.patch(name, &params, &Patch::Apply(obj))
         .await
-        .map(|_| (Status::Synced, "applied".to_string()))
+        .map(|o| (Status::Synced, "applied".to_string(), answered(o)))
         .map_err(|e| e.to_string())
+}
+
+/// The server's answer as JSON (single-object answers carry their
+/// apiVersion and kind).
+fn answered(obj: DynamicObject) -> Option<Value> {
+    serde_json::to_value(&obj).ok()
 }
 
 async fn prune_one(
@@ -211,7 +238,7 @@ async fn prune_one(
     obj: &Value,
     options: &SyncOptions,
     dry_run: bool,
-) -> Result<(Status, String), String> {
+) -> Result<(Status, String, Option<Value>), String> {
     let api = api_for(client, cache, obj).await?;
     let params = DeleteParams {
         dry_run,
@@ -223,9 +250,15 @@ async fn prune_one(
         ..DeleteParams::default()
     };
     match api.delete(name_of(obj), &params).await {
-        Ok(_) => Ok((Status::Pruned, "pruned".to_string())),
+        // Still there while finalizers run, the answer shows its deletion;
+        // gone at once, the answer is a Status.
+        Ok(answer) => Ok((
+            Status::Pruned,
+            "pruned".to_string(),
+            answer.left().and_then(answered),
+        )),
         Err(kube::Error::Api(e)) if e.code == 404 => {
-            Ok((Status::Pruned, "already gone".to_string()))
+            Ok((Status::Pruned, "already gone".to_string(), None))
         }
         Err(e) => Err(e.to_string()),
     }
