@@ -550,3 +550,115 @@ async fn an_application_waits_for_its_project_to_exist() -> Result<()> {
     assert_eq!(cm_value(&maps.get("web").await?), Some("one"));
     Ok(())
 }
+
+#[tokio::test]
+async fn without_prune_a_removed_object_stays_and_is_reported() -> Result<()> {
+    let client = testkit::client().await?;
+    install_crds(&client).await?;
+    let ns = TestNamespace::create(&client, "noprune").await?;
+    let ns = ns.name().to_string();
+    let repo = GitRepo::new("noprune")?;
+    repo.write("app/a.yaml", &configmap("a", "one"))?
+        .write("app/b.yaml", &configmap("b", "one"))?;
+    repo.commit("two maps")?;
+    repo.push()?;
+    let (_running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let mut spec = app(&ns, "keeper", &repo.url(), "app", true);
+    spec["spec"]["syncPolicy"]["automated"]["prune"] = json!(false);
+    apply_app(&apps, &spec).await?;
+    wait_app(&apps, "keeper", "Synced", |a| sync_status(a).0 == "Synced").await?;
+
+    repo.remove("app/b.yaml")?
+        .write("app/a.yaml", &configmap("a", "two"))?;
+    let second = repo.commit("drop b, change a")?;
+    repo.push()?;
+    refresh(&apps, "keeper").await?;
+    let synced = wait_app(&apps, "keeper", "the new commit synced", |a| {
+        a.status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .and_then(|o| o.sync_result.as_ref())
+            .is_some_and(|r| r.revision == second)
+    })
+    .await?;
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    assert_eq!(cm_value(&maps.get("a").await?), Some("two"));
+    assert!(maps.get_opt("b").await?.is_some(), "b was pruned");
+    let status = synced.status.context("status")?;
+    let skipped: Vec<String> = status
+        .operation_state
+        .and_then(|o| o.sync_result)
+        .and_then(|r| r.resources)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.status.as_deref() == Some("PruneSkipped"))
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(skipped, ["b"]);
+    let b = status
+        .resources
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.name.as_deref() == Some("b"))
+        .context("b not listed")?;
+    assert_eq!(b.requires_pruning, Some(true));
+    assert_eq!(b.status.as_deref(), Some("OutOfSync"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn custom_health_checks_come_from_argocd_cm() -> Result<()> {
+    let client = testkit::client().await?;
+    install_crds(&client).await?;
+    let ns = TestNamespace::create(&client, "lua").await?;
+    let ns = ns.name().to_string();
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let script = r#"hs = {}
+if obj.data ~= nil and obj.data.value == "bad" then
+  hs.status = "Degraded"
+  hs.message = "value is bad"
+  return hs
+end
+hs.status = "Healthy"
+return hs
+"#;
+    maps.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "argocd-cm"},
+            "data": {"resource.customizations.health.ConfigMap": script}
+        }))?,
+    )
+    .await?;
+    let repo = GitRepo::new("lua")?;
+    repo.write("app/cm.yaml", &configmap("web", "bad"))?;
+    repo.commit("bad")?;
+    repo.push()?;
+    let (_running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    apply_app(&apps, &app(&ns, "checked", &repo.url(), "app", true)).await?;
+    let degraded = wait_app(&apps, "checked", "Degraded", |a| {
+        sync_status(a).2 == "Degraded"
+    })
+    .await?;
+    let message = degraded
+        .status
+        .and_then(|s| s.resources)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.name.as_deref() == Some("web"))
+        .and_then(|r| r.health)
+        .and_then(|h| h.message);
+    assert_eq!(message.as_deref(), Some("value is bad"));
+
+    repo.write("app/cm.yaml", &configmap("web", "good"))?;
+    repo.commit("good")?;
+    repo.push()?;
+    refresh(&apps, "checked").await?;
+    wait_app(&apps, "checked", "Healthy", |a| {
+        sync_status(a).2 == "Healthy"
+    })
+    .await?;
+    Ok(())
+}
