@@ -19,10 +19,10 @@ pub struct ControllerArgs {
     #[arg(long = "namespace", short = 'n', value_name = "NS")]
     namespaces: Vec<String>,
 
-    /// How often every Application is compared again, like Argo CD's
-    /// `timeout.reconciliation` (a number with s, m or h).
-    #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_duration)]
-    reconcile_interval: Duration,
+    /// How often every Application is compared again (a number with s, m
+    /// or h). Default: `timeout.reconciliation` in argocd-cm, else 180s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    reconcile_interval: Option<Duration>,
 
     /// Where Git mirrors and checked-out revisions are kept.
     #[arg(long, value_name = "DIR", default_value = "/tmp/gyro-cache")]
@@ -67,7 +67,8 @@ pub async fn run(kube: &KubeArgs, args: ControllerArgs) -> Result<ExitCode> {
     let client = Client::try_from(config).context("building the Kubernetes client")?;
     let config = controller::Config {
         namespaces: args.namespaces,
-        reconcile_interval: args.reconcile_interval,
+        reconcile_interval: args.reconcile_interval.unwrap_or(Duration::from_secs(180)),
+        reconcile_interval_from_argocd_cm: args.reconcile_interval.is_none(),
         tracking: args.tracking_method,
         concurrency: args.concurrency,
         listen: args.listen.0,

@@ -63,6 +63,9 @@ pub struct Config {
     /// How often every Application is compared again (Argo CD's
     /// `timeout.reconciliation`, 180 s by default).
     pub reconcile_interval: Duration,
+    /// Take the interval from `argocd-cm`'s `timeout.reconciliation` when
+    /// it is set there (read at start), as Argo CD does.
+    pub reconcile_interval_from_argocd_cm: bool,
     /// Where Git mirrors and worktrees live.
     pub cache_dir: PathBuf,
     /// The namespace of the repository Secrets
@@ -88,6 +91,7 @@ impl Config {
         Self {
             namespaces: Vec::new(),
             reconcile_interval: Duration::from_secs(180),
+            reconcile_interval_from_argocd_cm: false,
             cache_dir: cache_dir.into(),
             controller_namespace: controller_namespace.into(),
             tracking: None,
@@ -137,7 +141,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("argocd-cm application.resourceTrackingMethod: {0}")]
+    #[error("{0}")]
     Settings(String),
 }
 
@@ -212,6 +216,13 @@ impl Context {
             projects_changed,
         )
         .await;
+        let mut config = config;
+        if config.reconcile_interval_from_argocd_cm
+            && let Some(interval) =
+                settings::reconciliation_timeout(&settings.argocd_cm()).map_err(Error::Settings)?
+        {
+            config.reconcile_interval = interval;
+        }
         let tracking = match config.tracking {
             Some(t) => t,
             None => settings
@@ -219,7 +230,9 @@ impl Context {
                 .get(settings::TRACKING_METHOD_KEY)
                 .map(|m| m.parse::<TrackingMethod>())
                 .transpose()
-                .map_err(Error::Settings)?
+                .map_err(|e| {
+                    Error::Settings(format!("argocd-cm {}: {e}", settings::TRACKING_METHOD_KEY))
+                })?
                 .unwrap_or_default(),
         };
         let notify: cache::Notify = {

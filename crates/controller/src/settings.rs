@@ -34,6 +34,10 @@ pub const ARGOCD_CM: &str = "argocd-cm";
 pub const ARGOCD_SECRET: &str = "argocd-secret";
 /// The project every Argo CD installation has.
 pub const DEFAULT_PROJECT: &str = "default";
+/// The `argocd-cm` key of the periodic reconcile interval.
+pub const RECONCILIATION_KEY: &str = "timeout.reconciliation";
+/// What `timeout.reconciliation: 0s` (no periodic reconcile) stands for.
+pub const NO_PERIODIC_RECONCILE: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The `argocd-cm` key of the resource tracking method.
 pub const TRACKING_METHOD_KEY: &str = "application.resourceTrackingMethod";
 
@@ -207,6 +211,22 @@ fn secret_data(store: &Store<Secret>) -> BTreeMap<String, Vec<u8>> {
         .unwrap_or_default()
 }
 
+/// `timeout.reconciliation` from `argocd-cm`'s data, as Argo CD reads it:
+/// a Go duration (`180s`, `3m`, `1h30m`); `0` turns the periodic reconcile
+/// off. `None` when the key is absent.
+pub fn reconciliation_timeout(data: &BTreeMap<String, String>) -> Result<Option<Duration>, String> {
+    let Some(text) = data.get(RECONCILIATION_KEY) else {
+        return Ok(None);
+    };
+    match crate::operation::parse_duration(text) {
+        Some(d) if d.is_zero() => Ok(Some(NO_PERIODIC_RECONCILE)),
+        Some(d) => Ok(Some(d)),
+        None => Err(format!(
+            "argocd-cm {RECONCILIATION_KEY}: {text:?} is not a duration like 180s or 3m"
+        )),
+    }
+}
+
 /// A reflector store fed by a watch running in the background.
 fn reflect<K>(api: Api<K>, config: watcher::Config, what: &'static str) -> Store<K>
 where
@@ -250,4 +270,32 @@ where
         }
     });
     reader
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reconciliation_timeout_reads_as_argo_cd_writes_it() {
+        let data = |v: &str| BTreeMap::from([(RECONCILIATION_KEY.to_string(), v.to_string())]);
+        assert_eq!(reconciliation_timeout(&BTreeMap::new()), Ok(None));
+        assert_eq!(
+            reconciliation_timeout(&data("3m")),
+            Ok(Some(Duration::from_secs(180)))
+        );
+        assert_eq!(
+            reconciliation_timeout(&data("1h30m")),
+            Ok(Some(Duration::from_secs(5400)))
+        );
+        assert_eq!(
+            reconciliation_timeout(&data("0s")),
+            Ok(Some(NO_PERIODIC_RECONCILE))
+        );
+        let err = reconciliation_timeout(&data("soon")).unwrap_err();
+        assert!(
+            err.contains("timeout.reconciliation") && err.contains("soon"),
+            "{err}"
+        );
+    }
 }

@@ -480,16 +480,34 @@ async fn a_signed_push_webhook_syncs_the_new_commit() -> Result<()> {
 }
 
 #[tokio::test]
-async fn without_a_webhook_polling_picks_up_a_new_commit() -> Result<()> {
+async fn without_a_webhook_the_argocd_cm_interval_picks_up_a_new_commit() -> Result<()> {
     let client = testkit::client().await?;
     install_crds(&client).await?;
     let ns = TestNamespace::create(&client, "polled").await?;
     let ns = ns.name().to_string();
+    // The interval comes from argocd-cm, as Argo CD users set it.
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    maps.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "argocd-cm"},
+            "data": {"timeout.reconciliation": "3s"}
+        }))?,
+    )
+    .await?;
     let repo = GitRepo::new("polled")?;
     repo.write("app/cm.yaml", &configmap("web", "one"))?;
     let first = repo.commit("one")?;
     repo.push()?;
-    let (_running, _cache) = start_controller(&client, &ns, Duration::from_secs(3))?;
+    logs();
+    let cache = tempfile::tempdir()?;
+    let config = controller::Config {
+        namespaces: vec![ns.clone()],
+        reconcile_interval: NO_POLLING,
+        reconcile_interval_from_argocd_cm: true,
+        ..controller::Config::new(cache.path(), &ns)
+    };
+    let _running = tokio::spawn(controller::run(client.clone(), config));
     let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
     apply_app(&apps, &app(&ns, "polled", &repo.url(), "app", true)).await?;
     wait_app(&apps, "polled", "Synced", |a| {
