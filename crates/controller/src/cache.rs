@@ -221,21 +221,6 @@ impl LiveCache {
             .put((namespace.to_string(), name.to_string()), None);
     }
 
-    /// Number of kinds watched and objects held, for metrics and logs.
-    pub async fn size(&self) -> (usize, usize) {
-        let kinds = self.kinds.lock().await;
-        let objects = kinds
-            .values()
-            .map(|k| {
-                k.objects
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .len()
-            })
-            .sum();
-        (kinds.len(), objects)
-    }
-
     async fn watch(&self, gvk: &GroupVersionKind, resource: &ApiResource) -> Arc<KindWatch> {
         let mut kinds = self.kinds.lock().await;
         if let Some(kind) = kinds.get(gvk) {

@@ -323,12 +323,9 @@ impl Context {
     }
 
     /// Whether an Application whose spec has `fingerprint` is not due for a
-    /// reconcile yet; then how long until it is. A requested reconcile is
-    /// due (and the request is taken).
+    /// reconcile yet; then how long until it is. (A requested reconcile,
+    /// see [`Context::take_trigger`], is due whatever this says.)
     fn not_due(&self, key: &(String, String), fingerprint: &str, now: Instant) -> Option<Duration> {
-        if lock(&self.triggers).remove(key).is_some() {
-            return None;
-        }
         let last = lock(&self.last);
         let (seen, due) = last.get(key)?;
         (seen == fingerprint && *due > now).then(|| *due - now)

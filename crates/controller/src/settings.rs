@@ -52,7 +52,6 @@ pub struct Settings {
     namespace: String,
     repository_secrets: Store<Secret>,
     argocd_cm: Store<ConfigMap>,
-    argocd_secret: Store<Secret>,
     projects: Store<api::AppProject>,
     /// The webhook secrets, updated whenever `argocd-secret` changes.
     webhook_secrets: watch::Receiver<webhook::Secrets>,
@@ -117,7 +116,6 @@ impl Settings {
             namespace: namespace.to_string(),
             repository_secrets,
             argocd_cm,
-            argocd_secret,
             webhook_secrets,
             projects,
             health: Mutex::default(),
@@ -140,11 +138,6 @@ impl Settings {
             .first()
             .and_then(|cm| cm.data.clone())
             .unwrap_or_default()
-    }
-
-    /// `argocd-secret`'s data (empty when it does not exist).
-    pub fn argocd_secret(&self) -> BTreeMap<String, Vec<u8>> {
-        secret_data(&self.argocd_secret)
     }
 
     /// The AppProject named `name` in the controller namespace. `default`

@@ -11,8 +11,6 @@ use serde_json::{Value, json};
 /// The annotation `argocd app get --refresh` (and users) set to ask for a
 /// reconcile now; the controller removes it afterwards.
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
-/// Argo CD's default resource tracking label.
-pub const TRACKING_LABEL: &str = "app.kubernetes.io/instance";
 /// Argo CD's default `revisionHistoryLimit`.
 pub const DEFAULT_HISTORY_LIMIT: usize = 10;
 
@@ -255,18 +253,6 @@ pub fn replacing(old: Option<&Value>, new: &Value) -> Value {
     }
 }
 
-/// Sets the tracking label on a desired object.
-pub fn track(obj: &mut Value, app_name: &str) {
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        obj["metadata"] = json!({});
-    }
-    let meta = &mut obj["metadata"];
-    if !meta.get("labels").is_some_and(Value::is_object) {
-        meta["labels"] = json!({});
-    }
-    meta["labels"][TRACKING_LABEL] = Value::String(app_name.to_string());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,18 +418,5 @@ mod tests {
             json!({"health": {"status": "Healthy", "message": null}, "n": null, "list": [3]})
         );
         assert_eq!(replacing(None, &new), new);
-    }
-
-    #[test]
-    fn tracking_label_is_added_without_losing_labels() {
-        let mut obj = json!({"kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}});
-        track(&mut obj, "web");
-        assert_eq!(
-            obj["metadata"]["labels"],
-            json!({"a": "b", TRACKING_LABEL: "web"})
-        );
-        let mut bare = json!({"kind": "ConfigMap"});
-        track(&mut bare, "web");
-        assert_eq!(bare["metadata"]["labels"][TRACKING_LABEL], "web");
     }
 }
