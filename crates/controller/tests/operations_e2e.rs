@@ -5,98 +5,27 @@
 //! a history id, retries of a failed sync (fixed out of band, or failing for
 //! good), and the resources finalizer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use api::Application;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use testkit::{GitRepo, TestNamespace};
 
-const MANAGER: &str = "gyro-api-test";
+mod common;
+use common::{DEPLOYMENT, MANAGER, eventually, start_controller, wait_app};
+
+/// Long: every step below is driven by an operation, a refresh or a retry,
+/// not by the interval.
+const INTERVAL: Duration = Duration::from_secs(60);
 
 fn configmap(level: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  LOG_LEVEL: {level}\n"
     )
-}
-
-const DEPLOYMENT: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-";
-
-/// Runs the controller in-process for the Applications of `ns`; keep the
-/// cache directory alive while it runs.
-fn start_controller(
-    client: &Client,
-    ns: &str,
-) -> Result<(
-    tokio::task::JoinHandle<Result<(), controller::Error>>,
-    tempfile::TempDir,
-)> {
-    let cache = tempfile::tempdir()?;
-    let config = controller::Config {
-        namespaces: vec![ns.to_string()],
-        // Long: every step below is driven by an operation, a refresh or a
-        // retry, not by the interval.
-        reconcile_interval: Duration::from_secs(60),
-        ..controller::Config::new(cache.path(), ns)
-    };
-    Ok((tokio::spawn(controller::run(client.clone(), config)), cache))
-}
-
-/// Polls the Application until `done` holds, or fails with its last state.
-async fn wait_app(
-    apps: &Api<Application>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&Application) -> bool,
-) -> Result<Application> {
-    let start = Instant::now();
-    loop {
-        let app = apps.get(name).await?;
-        if done(&app) {
-            return Ok(app);
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            bail!(
-                "timed out waiting for {what}; operation: {}; status: {}",
-                serde_json::to_string_pretty(&app.operation)?,
-                serde_json::to_string_pretty(&app.status)?
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// Polls `check` until it holds, for up to two minutes.
-async fn eventually(what: &str, check: impl AsyncFn() -> Result<bool>) -> Result<()> {
-    let start = Instant::now();
-    while !check().await? {
-        if start.elapsed() > Duration::from_secs(120) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    Ok(())
 }
 
 async fn create_app(apps: &Api<Application>, app: Value) -> Result<()> {
@@ -184,7 +113,7 @@ async fn manual_sync_sync_to_an_older_revision_and_rollback() -> Result<()> {
         .write("app/deployment.yaml", DEPLOYMENT)?;
     let c1 = repo.commit("info")?;
     repo.push()?;
-    let (running, _cache) = start_controller(&client, &ns)?;
+    let (running, _cache) = start_controller(&client, &ns, INTERVAL)?;
     let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     create_app(
@@ -475,7 +404,7 @@ async fn failed_syncs_are_retried_with_backoff_until_fixed_or_the_limit() -> Res
     )?;
     repo.commit("retry")?;
     repo.push()?;
-    let (running, _cache) = start_controller(&client, &ns)?;
+    let (running, _cache) = start_controller(&client, &ns, INTERVAL)?;
     let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
     let spec = |path: &str| {
         json!({
@@ -597,7 +526,7 @@ async fn resources_finalizer_deletes_managed_resources_before_the_application() 
         )?;
     repo.commit("cascade")?;
     repo.push()?;
-    let (running, _cache) = start_controller(&client, &ns)?;
+    let (running, _cache) = start_controller(&client, &ns, INTERVAL)?;
     let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);

@@ -114,7 +114,8 @@ pub async fn wait_app(
         }
         if start.elapsed() > Duration::from_secs(180) {
             bail!(
-                "timed out waiting for {name} {what}; status: {}",
+                "timed out waiting for {name} {what}; operation: {}; status: {}",
+                serde_json::to_string_pretty(&app.operation)?,
                 serde_json::to_string_pretty(&app.status)?
             );
         }
