@@ -187,7 +187,7 @@ pub async fn compare(
     debug!(app = %name, revision = %revision, objects = rendered.len(), "rendered");
 
     let rules = ignore_rules(app)?;
-    let rules_key = serde_json::to_string(&app.spec.ignore_differences).unwrap_or_default();
+    let rules_key = ignore_key(app);
     let custom_health = ctx
         .settings
         .health_checks()
@@ -320,6 +320,11 @@ async fn compare_one(
     Ok((diff::diff(&predicted, live, rules).synced, true))
 }
 
+/// The Application's `ignoreDifferences` as a fingerprint input.
+fn ignore_key(app: &Application) -> String {
+    serde_json::to_string(&app.spec.ignore_differences).unwrap_or_default()
+}
+
 fn ignore_rules(app: &Application) -> Result<diff::IgnoreRules, Condition> {
     let invalid = |e: String| Condition::invalid_spec(format!("spec.ignoreDifferences: {e}"));
     let rules = app.spec.ignore_differences.clone().unwrap_or_default();
@@ -342,7 +347,7 @@ pub async fn record_sync(
     result: &sync::apply::SyncResult,
 ) {
     let instance = ctx.instance(app);
-    let rules_key = serde_json::to_string(&app.spec.ignore_differences).unwrap_or_default();
+    let rules_key = ignore_key(app);
     for (task, outcome) in plan.tasks.iter().zip(&result.resources) {
         let (group, version) = split_api_version(&task.object);
         let kind = task

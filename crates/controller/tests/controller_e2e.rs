@@ -18,10 +18,8 @@ use common::*;
 
 #[tokio::test]
 async fn automated_application_syncs_heals_prunes_and_reports_errors() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "controller").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("controller").await?;
+    let ns = namespace.name().to_string();
 
     let repo = GitRepo::new("shop")?;
     repo.write("base/kustomization.yaml", BASE_KUSTOMIZATION)?
@@ -271,10 +269,8 @@ async fn automated_application_syncs_heals_prunes_and_reports_errors() -> Result
 
 #[tokio::test]
 async fn periodic_reconcile_heals_without_refresh_and_remote_clusters_are_refused() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "controller-tick").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("controller-tick").await?;
+    let ns = namespace.name().to_string();
 
     // An object elsewhere that happens to carry the same instance label
     // (Helm charts set it to their release name) is not the Application's.

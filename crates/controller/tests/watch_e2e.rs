@@ -15,7 +15,7 @@ use common::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use testkit::{GitRepo, TestNamespace};
+use testkit::GitRepo;
 
 /// Longer than any test: every step below is driven by watch events (or,
 /// in the error test, by refresh annotations), never by the interval.
@@ -61,10 +61,8 @@ fn has_condition(app: &Application, type_: &str, needle: &str) -> bool {
 
 #[tokio::test]
 async fn live_changes_wake_the_application_without_polling() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "watch").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("watch").await?;
+    let ns = namespace.name().to_string();
     let repo = GitRepo::new("watch")?;
     repo.write("base/kustomization.yaml", BASE_KUSTOMIZATION)?
         .write("base/configmap.yaml", CONFIGMAP)?
@@ -140,10 +138,8 @@ async fn live_changes_wake_the_application_without_polling() -> Result<()> {
 
 #[tokio::test]
 async fn a_deployment_that_never_becomes_ready_turns_degraded() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "deadline").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("deadline").await?;
+    let ns = namespace.name().to_string();
     let repo = GitRepo::new("deadline")?;
     // kwok leaves Pods with this annotation Pending (see scripts/cluster),
     // so the Deployment runs into its progress deadline.
@@ -189,10 +185,8 @@ async fn a_deployment_that_never_becomes_ready_turns_degraded() -> Result<()> {
 
 #[tokio::test]
 async fn annotation_tracking_claims_only_the_objects_it_names() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "annotated").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("annotated").await?;
+    let ns = namespace.name().to_string();
     let repo = GitRepo::new("annotated")?;
     repo.write("app/a.yaml", &configmap("a", "one"))?
         .write("app/b.yaml", &configmap("b", "one"))?;
@@ -262,10 +256,8 @@ async fn annotation_tracking_claims_only_the_objects_it_names() -> Result<()> {
 
 #[tokio::test]
 async fn broken_sources_touch_nothing_while_other_applications_sync() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "isolated").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("isolated").await?;
+    let ns = namespace.name().to_string();
     let repo = GitRepo::new("isolated")?;
     repo.write("good/cm.yaml", &configmap("good", "one"))?
         .write("broken/cm.yaml", &configmap("broken", "one"))?
@@ -409,10 +401,8 @@ fn github_signature(secret: &str, body: &[u8]) -> Result<String> {
 
 #[tokio::test]
 async fn a_signed_push_webhook_syncs_the_new_commit() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "webhook").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("webhook").await?;
+    let ns = namespace.name().to_string();
     // The shared secret, where Argo CD keeps it.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
     secrets
@@ -481,10 +471,8 @@ async fn a_signed_push_webhook_syncs_the_new_commit() -> Result<()> {
 
 #[tokio::test]
 async fn without_a_webhook_the_argocd_cm_interval_picks_up_a_new_commit() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "polled").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("polled").await?;
+    let ns = namespace.name().to_string();
     // The interval comes from argocd-cm, as Argo CD users set it.
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     maps.create(
@@ -526,10 +514,8 @@ async fn without_a_webhook_the_argocd_cm_interval_picks_up_a_new_commit() -> Res
 
 #[tokio::test]
 async fn an_application_waits_for_its_project_to_exist() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "project").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("project").await?;
+    let ns = namespace.name().to_string();
     let repo = GitRepo::new("project")?;
     repo.write("app/cm.yaml", &configmap("web", "one"))?;
     repo.commit("one")?;
@@ -571,10 +557,8 @@ async fn an_application_waits_for_its_project_to_exist() -> Result<()> {
 
 #[tokio::test]
 async fn without_prune_a_removed_object_stays_and_is_reported() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "noprune").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("noprune").await?;
+    let ns = namespace.name().to_string();
     let repo = GitRepo::new("noprune")?;
     repo.write("app/a.yaml", &configmap("a", "one"))?
         .write("app/b.yaml", &configmap("b", "one"))?;
@@ -627,10 +611,8 @@ async fn without_prune_a_removed_object_stays_and_is_reported() -> Result<()> {
 
 #[tokio::test]
 async fn custom_health_checks_come_from_argocd_cm() -> Result<()> {
-    let client = testkit::client().await?;
-    install_crds(&client).await?;
-    let ns = TestNamespace::create(&client, "lua").await?;
-    let ns = ns.name().to_string();
+    let (client, namespace) = test_namespace("lua").await?;
+    let ns = namespace.name().to_string();
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let script = r#"hs = {}
 if obj.data ~= nil and obj.data.value == "bad" then

@@ -20,6 +20,15 @@ pub async fn install_crds(client: &Client) -> Result<()> {
     Ok(api::crd::install(client, MANAGER).await?)
 }
 
+/// The test cluster with Argo CD's CRDs, and a fresh namespace (deleted
+/// when the returned guard is dropped).
+pub async fn test_namespace(prefix: &str) -> Result<(Client, testkit::TestNamespace)> {
+    let client = testkit::client().await?;
+    install_crds(&client).await?;
+    let namespace = testkit::TestNamespace::create(&client, prefix).await?;
+    Ok((client, namespace))
+}
+
 pub const BASE_KUSTOMIZATION: &str =
     "resources:\n- configmap.yaml\n- deployment.yaml\n- service.yaml\n";
 pub const CONFIGMAP: &str =
