@@ -76,6 +76,18 @@ pub fn should_delete(obj: &Value) -> bool {
     !disabled && !keep
 }
 
+/// `obj` is the Application itself: a root Application whose path holds its
+/// own manifest (seed 003's `apps/root-app.yaml`) tracks itself. It is
+/// already being deleted, and waiting for it to go would wait for ever.
+fn is_itself(app: &Application, obj: &Value) -> bool {
+    obj["kind"] == "Application"
+        && obj["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("argoproj.io/"))
+        && obj["metadata"]["name"].as_str() == app.metadata.name.as_deref()
+        && obj["metadata"]["namespace"].as_str() == app.metadata.namespace.as_deref()
+}
+
 /// One reconcile of an Application with a `deletionTimestamp`: deletes
 /// its managed resources, waits for them to be gone, then removes the
 /// finalizer.
@@ -144,7 +156,7 @@ async fn delete_managed(
     let mut remaining = 0;
     let mut errors = Vec::new();
     for (api, obj) in live {
-        if !should_delete(&obj) {
+        if !should_delete(&obj) || is_itself(app, &obj) {
             continue;
         }
         remaining += 1;
