@@ -14,6 +14,7 @@ use serde_json::Value;
 use sync::ResourceKey;
 use tracing::debug;
 
+use crate::app_of_apps;
 use crate::status::Condition;
 use crate::{Context, Trigger};
 
@@ -209,6 +210,18 @@ pub async fn compare(
         // After the namespace: an annotation's tracking id names it.
         ctx.live.tracking().track(&mut obj, &instance);
         desired.push(obj);
+    }
+    let key = (
+        app.metadata.namespace.clone().unwrap_or_default(),
+        name.clone(),
+    );
+    if let Some(chain) = app_of_apps::closed_loop(&key, &desired, |k| ctx.manager_of(k)) {
+        return Err(Condition::invalid_spec(format!(
+            "spec.source.path: the manifests of {} include an Application that manages it ({chain}); \
+             an app-of-apps loop is not synced: remove the parent's manifest from {}",
+            name,
+            display_path(source)
+        )));
     }
     let live = managed_live(ctx, app, &instance, &desired).await?;
     let mut live_by_key: HashMap<ResourceKey, Value> = live

@@ -18,6 +18,7 @@
 //! destination), a multi-source or Helm renderer, or a runner of hooks and
 //! waves.
 
+pub mod app_of_apps;
 pub mod cache;
 pub mod compare;
 pub mod delete;
@@ -277,6 +278,19 @@ impl Context {
             app.metadata.name.as_deref().unwrap_or(""),
             &self.config.controller_namespace,
         )
+    }
+
+    /// The Application that manages Application (namespace, name), by the
+    /// tracking mark on it (app of apps); `None` for one applied by hand.
+    pub fn manager_of(&self, (namespace, name): &(String, String)) -> Option<(String, String)> {
+        let target = ObjectRef::new(name).within(namespace);
+        let app = self.apps.get()?.iter().find_map(|s| s.get(&target))?;
+        let obj = serde_json::to_value(app.as_ref()).ok()?;
+        let instance = self.live.tracking().instance_of(&obj)?;
+        Some(tracking::application_of(
+            &instance,
+            &self.config.controller_namespace,
+        ))
     }
 
     /// Asks for a reconcile of Application (namespace, name) now.

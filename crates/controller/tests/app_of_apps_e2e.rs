@@ -131,9 +131,7 @@ async fn root_creates_children_rolls_up_their_health_and_cascades_deletion() -> 
     all_healthy.sort();
     let healthy = wait_app(&apps, "root", "Synced/Healthy with Healthy children", |a| {
         let (sync, _, health) = sync_status(a);
-        sync == "Synced"
-            && health == "Healthy"
-            && children_health(a) == all_healthy
+        sync == "Synced" && health == "Healthy" && children_health(a) == all_healthy
     })
     .await?;
     let managed_self = healthy
@@ -171,19 +169,88 @@ async fn root_creates_children_rolls_up_their_health_and_cascades_deletion() -> 
     // which tracks itself, does not wait for its own deletion.
     apps.delete("root", &DeleteParams::default()).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    eventually("the root, its children and their Deployments gone", async || {
-        // kwok stands in for the kubelet but leaves the held Pod alone, so
-        // the test finishes its graceful deletion as a kubelet would.
-        for pod in pods.list(&Default::default()).await?.items {
-            if pod.metadata.deletion_timestamp.is_some() {
-                let name = pod.metadata.name.unwrap_or_default();
-                let _ = pods.delete(&name, &DeleteParams::default().grace_period(0)).await;
+    eventually(
+        "the root, its children and their Deployments gone",
+        async || {
+            // kwok stands in for the kubelet but leaves the held Pod alone, so
+            // the test finishes its graceful deletion as a kubelet would.
+            for pod in pods.list(&Default::default()).await?.items {
+                if pod.metadata.deletion_timestamp.is_some() {
+                    let name = pod.metadata.name.unwrap_or_default();
+                    let _ = pods
+                        .delete(&name, &DeleteParams::default().grace_period(0))
+                        .await;
+                }
             }
-        }
-        let left = apps.list(&Default::default()).await?.items.len();
-        let deployed = deployments.list(&Default::default()).await?.items.len();
-        Ok(left == 0 && deployed == 0)
+            let left = apps.list(&Default::default()).await?.items.len();
+            let deployed = deployments.list(&Default::default()).await?.items.len();
+            Ok(left == 0 && deployed == 0)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_child_that_renders_its_parent_is_refused_as_a_loop() -> Result<()> {
+    let (client, namespace) = test_namespace("aoa-loop").await?;
+    let ns = namespace.name().to_string();
+    let repo = GitRepo::new("loop")?;
+    let url = repo.url();
+    let parent = application(&ns, "parent", &url, "parent");
+    repo.write(
+        "parent/child.yaml",
+        &yaml(&application(&ns, "child", &url, "child"))?,
+    )?;
+    // The child's directory holds the parent's manifest: parent -> child
+    // -> parent.
+    repo.write("child/parent.yaml", &yaml(&parent)?)?;
+    repo.write("child/deployment.yaml", &service_manifest("child", false))?;
+    repo.commit("a loop")?;
+    repo.push()?;
+
+    let (running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    apply_app(&apps, &parent).await?;
+
+    eventually("the parent creating the child", async || {
+        Ok(apps.get_opt("child").await?.is_some())
     })
     .await?;
+    wait_app(&apps, "child", "the loop reported", |a| {
+        a.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter().any(|c| {
+                    c.type_ == "InvalidSpecError"
+                        && c.message.contains("spec.source.path")
+                        && c.message.contains("app-of-apps loop")
+                        && c.message
+                            .contains(&format!("{ns}/child -> {ns}/parent -> {ns}/child"))
+                })
+            })
+    })
+    .await?;
+    // Nothing of the child was applied: not its Deployment, and not the
+    // parent's manifest (the parent carries no tracking mark of the child).
+    assert!(
+        Api::<Deployment>::namespaced(client.clone(), &ns)
+            .get_opt("child")
+            .await?
+            .is_none()
+    );
+    let parent_live = apps.get("parent").await?;
+    assert_ne!(
+        parent_live
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get(TRACKING)
+            .map(String::as_str),
+        Some("child")
+    );
+    assert_eq!(sync_status(&apps.get("parent").await?).0, "Synced");
+    assert!(!running.is_finished(), "the controller keeps running");
     Ok(())
 }
