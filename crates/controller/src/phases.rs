@@ -374,6 +374,7 @@ async fn run_step(
 }
 
 /// What one look at a waited-for object says.
+#[derive(Debug, PartialEq)]
 enum Look {
     Wait(String),
     Done(String),
@@ -381,22 +382,34 @@ enum Look {
 }
 
 async fn look(objects: &mut Objects, w: &Waiting, health: &CustomHealthChecks) -> Look {
-    let live = match objects.get(&w.object).await {
-        Ok(Some(live)) => live,
-        Ok(None) if w.hook => return Look::Failed("the hook object is gone".to_string()),
-        Ok(None) => return Look::Wait("not found yet".to_string()),
+    match objects.get(&w.object).await {
+        Ok(live) => verdict(live.as_ref(), w.hook, health),
         // The API server may be briefly unavailable: look again.
-        Err(e) => return Look::Wait(format!("reading it: {e}")),
+        Err(e) => Look::Wait(format!("reading it: {e}")),
+    }
+}
+
+/// Whether a hook (`hook`) or an applied resource is done, from its live
+/// object (`None`: not found). Hooks: Healthy (a Job `Complete`, a Pod
+/// `Succeeded`) or no health at all is success; Degraded (a Job or Pod
+/// `Failed`), Unknown or gone is failure. Resources: Healthy or no health
+/// is done; Degraded fails; anything else is waited for.
+fn verdict(live: Option<&Value>, hook: bool, health: &CustomHealthChecks) -> Look {
+    let Some(live) = live else {
+        return if hook {
+            Look::Failed("the hook object is gone".to_string())
+        } else {
+            Look::Wait("not found yet".to_string())
+        };
     };
-    let Some(status) = health::resource_health(&live, health) else {
-        // A kind without health is done once it exists.
+    let Some(status) = health::resource_health(live, health) else {
         return Look::Done(String::new());
     };
     let message = status.message.clone();
     match status.status {
         HealthStatusCode::Healthy => Look::Done(message),
         HealthStatusCode::Degraded => Look::Failed(message),
-        HealthStatusCode::Unknown | HealthStatusCode::Missing if w.hook => Look::Failed(message),
+        HealthStatusCode::Unknown | HealthStatusCode::Missing if hook => Look::Failed(message),
         _ => Look::Wait(message),
     }
 }
@@ -421,4 +434,65 @@ fn describe_wait(waiting: &[Waiting], ran: &[Ran]) -> String {
         })
         .collect();
     format!("waiting for {}", names.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(conditions: Value) -> Value {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+               "status": {"conditions": conditions}})
+    }
+
+    fn pod(phase: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"restartPolicy": "Never"}, "status": {"phase": phase}})
+    }
+
+    fn kind(look: Look) -> &'static str {
+        match look {
+            Look::Wait(_) => "wait",
+            Look::Done(_) => "done",
+            Look::Failed(_) => "failed",
+        }
+    }
+
+    #[test]
+    fn hooks_finish_when_jobs_and_pods_do_and_other_kinds_when_healthy() {
+        let checks = CustomHealthChecks::default();
+        let hook = |obj: &Value| kind(verdict(Some(obj), true, &checks));
+        assert_eq!(hook(&job(json!([]))), "wait");
+        let complete = job(json!([{"type": "Complete", "status": "True"}]));
+        assert_eq!(hook(&complete), "done");
+        let failed = job(json!([{"type": "Failed", "status": "True", "message": "deadline"}]));
+        assert_eq!(
+            verdict(Some(&failed), true, &checks),
+            Look::Failed("deadline".to_string())
+        );
+        assert_eq!(hook(&pod("Running")), "wait");
+        assert_eq!(hook(&pod("Succeeded")), "done");
+        assert_eq!(hook(&pod("Failed")), "failed");
+        let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert_eq!(hook(&configmap), "done");
+        assert_eq!(kind(verdict(None, true, &checks)), "failed");
+    }
+
+    #[test]
+    fn resources_are_waited_for_until_healthy_and_degraded_fails() {
+        let checks = CustomHealthChecks::default();
+        let resource = |obj: Option<&Value>| kind(verdict(obj, false, &checks));
+        let deployment = |available: &str| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "d", "generation": 1},
+                   "spec": {"replicas": 1},
+                   "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                              "availableReplicas": if available == "True" { 1 } else { 0 },
+                              "conditions": [{"type": "Available", "status": available}]}})
+        };
+        assert_eq!(resource(Some(&deployment("False"))), "wait");
+        assert_eq!(resource(Some(&deployment("True"))), "done");
+        assert_eq!(resource(None), "wait", "not in the API server's answer yet");
+        assert_eq!(resource(Some(&pod("Failed"))), "failed");
+    }
 }

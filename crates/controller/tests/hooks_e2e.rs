@@ -325,6 +325,12 @@ async fn a_failing_post_sync_hook_fails_the_sync_and_runs_sync_fail_hooks() -> R
             .any(|c| c.type_ == "Failed" && c.status == "True"),
         "{conditions:?}"
     );
+    // Hooks carry the Application's tracking label, like its resources.
+    let labels = failed.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get(common::TRACKING).map(String::as_str),
+        Some("failing")
+    );
     let first_uid = failed.metadata.uid.clone();
 
     // The next sync deletes the old instance before creating it again.
