@@ -301,6 +301,9 @@ async fn run_step(
             }
         })
         .collect();
+    for w in &waiting {
+        ran[w.index].task_phase = Some(TaskPhase::Running);
+    }
     let mut failure = None;
     let started = Instant::now();
     let mut reported = String::new();

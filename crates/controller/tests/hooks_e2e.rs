@@ -205,6 +205,8 @@ async fn waves_run_in_order_and_pre_and_post_sync_hooks_run_and_are_cleaned_up()
     let db = find(&results, "Deployment", "db");
     assert_eq!(db.sync_phase.as_deref(), Some("Sync"));
     assert_eq!(db.hook_type, None);
+    // Waited for (another wave follows) and found healthy.
+    assert_eq!(db.hook_phase.as_deref(), Some("Succeeded"));
     // Results are in the order the tasks ran.
     let order: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     let at = |prefix: &str| order.iter().position(|n| n.starts_with(prefix));
