@@ -43,6 +43,11 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "N", default_value_t = 32)]
     concurrency: u16,
 
+    /// How long a sync waits for one wave (its hooks to finish, its
+    /// resources to be healthy) before it fails.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    sync_wait_timeout: Duration,
+
     /// Where to serve the Git webhook (POST /api/webhook), or `off`.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
     listen: Listen,
@@ -72,6 +77,7 @@ pub async fn run(kube: &KubeArgs, args: ControllerArgs) -> Result<ExitCode> {
         tracking: args.tracking_method,
         concurrency: args.concurrency,
         listen: args.listen.0,
+        sync_wait_timeout: args.sync_wait_timeout,
         ..controller::Config::new(
             args.cache_dir,
             args.controller_namespace.unwrap_or(default_namespace),

@@ -340,7 +340,7 @@ async fn run_watch(
 /// Whether resourceVersion `a` is newer than `b`. They are opaque to
 /// clients, but etcd-backed servers use increasing integers; anything else
 /// counts as not newer (the watch decides).
-fn newer(a: &str, b: &str) -> bool {
+pub(crate) fn newer(a: &str, b: &str) -> bool {
     match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(a), Ok(b)) => a > b,
         _ => false,

@@ -40,7 +40,12 @@ pub struct Item {
 #[derive(Debug, Clone)]
 pub struct Comparison {
     pub revision: String,
+    /// The rendered objects that are the Application's resources (hooks
+    /// left out), namespaced and tracked.
     pub desired: Vec<Value>,
+    /// The rendered hooks (`argocd.argoproj.io/hook`, `helm.sh/hook`),
+    /// namespaced and tracked: run by a sync, never compared or pruned.
+    pub hooks: Vec<Value>,
     pub live: Vec<Value>,
     pub items: Vec<Item>,
     /// Per-resource comparison errors (the server rejected a dry run).
@@ -196,6 +201,7 @@ pub async fn compare(
     let instance = ctx.instance(app);
     let dest_ns = app.spec.destination.namespace.clone().unwrap_or_default();
     let mut desired = Vec::with_capacity(rendered.len());
+    let mut hooks = Vec::new();
     for mut obj in rendered.iter().cloned() {
         let (_, namespaced) = ctx.resource(&obj).await.map_err(Condition::comparison)?;
         if namespaced
@@ -209,7 +215,13 @@ pub async fn compare(
         }
         // After the namespace: an annotation's tracking id names it.
         ctx.live.tracking().track(&mut obj, &instance);
-        desired.push(obj);
+        // Hooks carry the tracking mark too (so they are found again), but
+        // are created per sync and left out of the comparison, as in Argo CD.
+        if sync::hook::is_hook(&obj) {
+            hooks.push(obj);
+        } else {
+            desired.push(obj);
+        }
     }
     let key = (
         app.metadata.namespace.clone().unwrap_or_default(),
@@ -223,7 +235,8 @@ pub async fn compare(
             display_path(source)
         )));
     }
-    let live = managed_live(ctx, app, &instance, &desired).await?;
+    let mut live = managed_live(ctx, app, &instance, &desired).await?;
+    live.retain(|o| !sync::hook::is_hook(o));
     let mut live_by_key: HashMap<ResourceKey, Value> = live
         .iter()
         .filter_map(|o| Some((ResourceKey::of(o)?, o.clone())))
@@ -301,6 +314,7 @@ pub async fn compare(
     Ok(Comparison {
         revision: revision.to_string(),
         desired,
+        hooks,
         live,
         items,
         errors,

@@ -1,13 +1,15 @@
 //! One attempt of a sync operation: resolve the operation's revision,
 //! compare at it (with the operation's source for a rollback), plan
-//! (`sync::plan::build`), keep the resources of a partial sync, and apply
-//! (`sync::apply::run`, dry run when asked). This is the I/O edge of
+//! (`sync::plan::build`), keep the resources of a partial sync, and run the
+//! plan's phases and waves ([`crate::phases`], dry run when asked). This is the I/O edge of
 //! [`crate::operation`]; it returns an [`Attempt`] and the comparison it
 //! synced.
 
 use std::collections::HashSet;
 
-use api::{Application, ApplicationSource, Operation, ResourceResult, SyncOperationResult};
+use api::{
+    Application, ApplicationSource, Operation, OperationState, ResourceResult, SyncOperationResult,
+};
 use serde_json::Value;
 use sync::ResourceKey;
 use sync::apply::Status;
@@ -16,7 +18,10 @@ use tracing::info;
 use crate::Context;
 use crate::compare::{self, Comparison};
 use crate::operation::{self, Attempt, ERROR, FAILED, SUCCEEDED};
-use crate::status;
+use crate::{phases, status};
+
+/// How often a waiting sync step looks at its objects.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What an attempt synced: the source and revision, for the history.
 #[derive(Debug, Clone)]
@@ -25,17 +30,19 @@ pub struct Target {
     pub revision: String,
 }
 
-/// Runs one attempt of `op`. `head` is the comparison of the spec's source
+/// Runs one attempt of the operation of `state` (the state it is in, for
+/// the progress written while a step waits). `head` is the comparison of the spec's source
 /// at its resolved revision, reused when the operation syncs exactly that;
 /// `refresh` re-resolves the source's `targetRevision` instead of the
 /// operation's revision (`retry.refresh` on a retry).
 pub async fn attempt(
     ctx: &Context,
     app: &Application,
-    op: &Operation,
+    state: &OperationState,
     head: Option<&Comparison>,
     refresh: bool,
 ) -> (Attempt, Option<Target>) {
+    let op = &state.operation;
     let error = |message: String| {
         (
             Attempt {
@@ -97,7 +104,7 @@ pub async fn attempt(
             Err(condition) => return (error(condition.message).0, Some(target)),
         },
     };
-    let attempt = apply(ctx, app, op, &reported, comparison).await;
+    let attempt = apply(ctx, app, state, &reported, comparison).await;
     (attempt, Some(target))
 }
 
@@ -105,10 +112,11 @@ pub async fn attempt(
 async fn apply(
     ctx: &Context,
     app: &Application,
-    op: &Operation,
+    state: &OperationState,
     source: &ApplicationSource,
     comparison: &Comparison,
 ) -> Attempt {
+    let op: &Operation = &state.operation;
     let sync_op = op.sync.clone().unwrap_or_default();
     let prune = sync_op.prune.unwrap_or(false);
     let dry_run = sync_op.dry_run.unwrap_or(false);
@@ -144,6 +152,7 @@ async fn apply(
     let namespaced: HashSet<(String, String)> = comparison
         .desired
         .iter()
+        .chain(&comparison.hooks)
         .chain(&comparison.live)
         .filter(|o| {
             o["metadata"]
@@ -160,8 +169,14 @@ async fn apply(
         !namespaced.contains(&(api_version.to_string(), kind.to_string()))
     };
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
+    let desired: Vec<Value> = comparison
+        .desired
+        .iter()
+        .chain(&comparison.hooks)
+        .cloned()
+        .collect();
     let mut plan = match sync::plan::build(&sync::plan::Input {
-        desired: &comparison.desired,
+        desired: &desired,
         live: &comparison.live,
         in_sync: &|k| in_sync.contains(k),
         options: &options,
@@ -172,39 +187,50 @@ async fn apply(
         Ok(plan) => plan,
         Err(e) => return failed(format!("planning the sync: {e}")),
     };
+    // A partial sync runs no hooks (as Argo CD's selective sync).
+    let partial = operation::partial(op);
     plan.tasks.retain(|t| {
-        t.action == sync::plan::Action::CreateNamespace || operation::selected(&sync_op, &t.key)
+        t.action == sync::plan::Action::CreateNamespace
+            || (!(partial && t.hook.is_some()) && operation::selected(&sync_op, &t.key))
     });
+    if partial {
+        plan.sync_fail.clear();
+    }
     info!(
         app = app.metadata.name.as_deref().unwrap_or(""),
         revision = %comparison.revision,
         changes = plan.changes().count(),
+        steps = plan.steps().len(),
         dry_run,
         "syncing"
     );
-    let result = sync::apply::run(&ctx.client, &plan, dry_run).await;
-    if !dry_run {
-        compare::record_sync(ctx, app, &plan, &result).await;
-    }
-    let version = |key: &ResourceKey| {
-        comparison
-            .items
-            .iter()
-            .find(|i| &i.key == key)
-            .map(|i| i.version.clone())
-            .unwrap_or_default()
+    // The health checks were read for the comparison just made; should
+    // `argocd-cm` have broken since, the built-in checks still decide.
+    let health = ctx.settings.health_checks().unwrap_or_default();
+    let waits = phases::Waits {
+        timeout: ctx.config.sync_wait_timeout,
+        poll: WAIT_POLL,
     };
+    let progress = phases::Progress { ctx, app, state };
+    let phased = phases::run(&ctx.client, &plan, dry_run, &health, waits, &progress).await;
+    if !dry_run {
+        compare::record_sync(ctx, app, &plan, &phased.result()).await;
+    }
     let not_in_git = |key: &ResourceKey| {
         comparison
             .items
             .iter()
             .any(|i| &i.key == key && i.desired.is_none())
     };
-    let resources: Vec<ResourceResult> = result
-        .resources
+    let resources: Vec<ResourceResult> = phased
+        .ran
         .iter()
-        .filter_map(|o| {
+        .chain(&phased.sync_fail)
+        .filter_map(|r| {
+            let o = &r.outcome;
             let status = match o.status {
+                // Hooks that never ran are not listed.
+                Status::NotRun if r.hook => return None,
                 Status::Synced => "Synced",
                 Status::Pruned => "Pruned",
                 Status::Failed | Status::NotRun => "SyncFailed",
@@ -215,13 +241,15 @@ async fn apply(
             };
             Some(ResourceResult {
                 group: o.key.group.clone(),
-                version: version(&o.key),
+                version: r.version.clone(),
                 kind: o.key.kind.clone(),
                 namespace: o.key.namespace.clone(),
                 name: o.key.name.clone(),
                 status: Some(status.to_string()),
                 message: Some(o.message.clone()).filter(|m| !m.is_empty()),
-                sync_phase: Some("Sync".to_string()),
+                hook_type: r.hook.then(|| r.phase.as_str().to_string()),
+                hook_phase: r.task_phase.map(|p| p.as_str().to_string()),
+                sync_phase: Some(r.phase.as_str().to_string()),
                 ..Default::default()
             })
         })
@@ -232,22 +260,16 @@ async fn apply(
         source: Some(source.clone()),
         ..Default::default()
     });
-    if result.succeeded() {
-        return Attempt {
+    match phased.failure {
+        None => Attempt {
             phase: SUCCEEDED,
             message: "successfully synced (all tasks run)".to_string(),
             sync_result,
-        };
-    }
-    let failure = result
-        .resources
-        .iter()
-        .find(|o| o.status == Status::Failed)
-        .map(|o| format!("{}: {}", o.key, o.message))
-        .unwrap_or_else(|| "a task failed".to_string());
-    Attempt {
-        phase: FAILED,
-        message: format!("sync to {} failed: {failure}", comparison.revision),
-        sync_result,
+        },
+        Some(failure) => Attempt {
+            phase: FAILED,
+            message: format!("sync to {} failed: {failure}", comparison.revision),
+            sync_result,
+        },
     }
 }

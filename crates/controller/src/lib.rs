@@ -14,9 +14,11 @@
 //! Settings (repository credentials, `argocd-cm`) are watched too
 //! ([`settings`]).
 //!
+//! A sync runs its plan's phases and waves one step at a time, with hooks,
+//! waiting inside the attempt for each step ([`phases`]).
+//!
 //! What it is not (yet): a multi-cluster controller (only the in-cluster
-//! destination), a multi-source or Helm renderer, or a runner of hooks and
-//! waves.
+//! destination), or a multi-source or Helm renderer.
 
 pub mod app_of_apps;
 pub mod cache;
@@ -24,6 +26,7 @@ pub mod compare;
 pub mod delete;
 pub mod execute;
 pub mod operation;
+pub mod phases;
 pub mod push;
 pub mod reconcile;
 pub mod render_cache;
@@ -83,6 +86,10 @@ pub struct Config {
     /// Where to serve the Git webhook (`POST /api/webhook`); `None`: not
     /// served.
     pub listen: Option<std::net::SocketAddr>,
+    /// How long a sync waits for one step (a phase's wave) to finish: its
+    /// hooks done, its resources healthy (see [`phases`]). Argo CD waits
+    /// until the operation is terminated; gyro fails the sync after this.
+    pub sync_wait_timeout: Duration,
 }
 
 impl Config {
@@ -98,6 +105,7 @@ impl Config {
             tracking: None,
             concurrency: 32,
             listen: None,
+            sync_wait_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -181,6 +189,10 @@ pub struct Context {
     /// rules) and whether it was in sync, so an unchanged object is not
     /// dry-run again.
     pub(crate) verdicts: Mutex<HashMap<(String, sync::ResourceKey), (u64, bool)>>,
+    /// Per Application: the resourceVersion of this controller's last
+    /// write, so a reconcile of an older copy (the reflector lags behind
+    /// the write) waits instead of running an operation again.
+    written: Mutex<HashMap<(String, String), String>>,
 }
 
 impl Context {
@@ -268,6 +280,7 @@ impl Context {
             apps,
             revisions: Mutex::default(),
             verdicts: Mutex::default(),
+            written: Mutex::default(),
         })
     }
 
@@ -291,6 +304,27 @@ impl Context {
             &instance,
             &self.config.controller_namespace,
         ))
+    }
+
+    /// Records the resourceVersion of a write to an Application.
+    pub(crate) fn wrote(&self, app: &Application) {
+        if let (Some(ns), Some(name), Some(version)) = (
+            &app.metadata.namespace,
+            &app.metadata.name,
+            &app.metadata.resource_version,
+        ) {
+            lock(&self.written).insert((ns.clone(), name.clone()), version.clone());
+        }
+    }
+
+    /// Whether `app` is older than this controller's last write to it.
+    pub(crate) fn stale(&self, key: &(String, String), app: &Application) -> bool {
+        let Some(version) = &app.metadata.resource_version else {
+            return false;
+        };
+        lock(&self.written)
+            .get(key)
+            .is_some_and(|w| cache::newer(w, version))
     }
 
     /// Asks for a reconcile of Application (namespace, name) now.

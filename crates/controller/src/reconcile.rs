@@ -36,6 +36,11 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         return delete::finalize(&app, &ctx).await;
     }
     let key = (namespace.clone(), name.clone());
+    if ctx.stale(&key, &app) {
+        // The watch has not brought this controller's last write yet: an
+        // operation that write finished would look unfinished.
+        return Ok(Action::requeue(Duration::from_millis(300)));
+    }
     let fingerprint = status::fingerprint(&app);
     let started = Instant::now();
     let refresh = status::refresh_requested(&app);
@@ -70,17 +75,19 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         && only_reconciled_at(&app, &patch);
     if !quiet {
         let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
-        apps.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(Value::Object(patch)),
-        )
-        .await
-        .map_err(|source| Error::WriteStatus {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            source,
-        })?;
+        let answer = apps
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(Value::Object(patch)),
+            )
+            .await
+            .map_err(|source| Error::WriteStatus {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                source,
+            })?;
+        ctx.wrote(&answer);
     }
     // Live objects and projects are watched: nothing to poll for sooner.
     let mut next = ctx.config.reconcile_interval;
@@ -179,7 +186,8 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
         let refresh = !new
             && op.retry.as_ref().and_then(|r| r.refresh) == Some(true)
             && state.retry_count.unwrap_or(0) > 0;
-        let (attempt, target) = execute::attempt(ctx, app, &op, head.as_ref().ok(), refresh).await;
+        let (attempt, target) =
+            execute::attempt(ctx, app, &state, head.as_ref().ok(), refresh).await;
         if new {
             let revision = target
                 .as_ref()

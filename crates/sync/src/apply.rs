@@ -19,6 +19,7 @@ use kube::discovery::{self, Scope};
 use serde_json::Value;
 
 use crate::client_side;
+use crate::hook::{DeletePolicy, Hook};
 use crate::options::{Propagation, SyncOptions};
 use crate::plan::{Action, Plan, ResourceKey};
 
@@ -76,7 +77,15 @@ pub async fn run(client: &kube::Client, plan: &Plan, dry_run: bool) -> SyncResul
     let mut failed = false;
     for task in &plan.tasks {
         let outcome = |status, message: String, live: Option<Value>| Outcome {
-            key: task.key.clone(),
+            // A hook created from `generateName` is known by the name the
+            // server gave it.
+            key: match (&task.action, live.as_ref().map(name_of)) {
+                (Action::Hook, Some(name)) if !name.is_empty() => ResourceKey {
+                    name: name.to_string(),
+                    ..task.key.clone()
+                },
+                _ => task.key.clone(),
+            },
             action: task.action.clone(),
             status,
             message,
@@ -94,6 +103,10 @@ pub async fn run(client: &kube::Client, plan: &Plan, dry_run: bool) -> SyncResul
             Action::Skip(reason) => Ok((Status::Skipped, reason.clone(), None)),
             Action::Apply | Action::CreateNamespace => {
                 apply_one(client, &mut resources, &task.object, &task.options, dry_run).await
+            }
+            Action::Hook => {
+                let hook = task.hook.as_ref();
+                create_hook(client, &mut resources, &task.object, hook, dry_run).await
             }
             Action::Prune => {
                 prune_one(client, &mut resources, &task.object, &task.options, dry_run).await
@@ -261,5 +274,124 @@ async fn prune_one(
             Ok((Status::Pruned, "already gone".to_string(), None))
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How long a hook's previous instance may take to go away
+/// (`BeforeHookCreation`) before the sync gives up on it.
+const HOOK_DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Creates a hook. A named hook with `BeforeHookCreation` (the default)
+/// replaces its previous instance: deleted, and created again once it is
+/// gone; a named hook without that policy that exists already is left as
+/// it is (Argo CD creates such hooks once). A `generateName` hook is a new
+/// object every time.
+async fn create_hook(
+    client: &kube::Client,
+    cache: &mut HashMap<GroupVersionKind, (ApiResource, Scope)>,
+    obj: &Value,
+    hook: Option<&Hook>,
+    dry_run: bool,
+) -> Result<(Status, String, Option<Value>), String> {
+    let api = api_for(client, cache, obj).await?;
+    let dynamic: DynamicObject =
+        serde_json::from_value(obj.clone()).map_err(|e| format!("not a Kubernetes object: {e}"))?;
+    let name = name_of(obj);
+    if !name.is_empty()
+        && let Some(existing) = api.get_opt(name).await.map_err(|e| e.to_string())?
+    {
+        if !hook.is_some_and(|h| h.deletes_on(DeletePolicy::BeforeHookCreation)) {
+            return Ok((
+                Status::Synced,
+                "exists (a named hook without BeforeHookCreation is created once)".to_string(),
+                answered(existing),
+            ));
+        }
+        if dry_run {
+            return Ok((
+                Status::Synced,
+                "would be deleted and created again (BeforeHookCreation)".to_string(),
+                None,
+            ));
+        }
+        delete_and_wait(&api, name, existing.metadata.uid.as_deref()).await?;
+    }
+    let post = PostParams {
+        dry_run,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+    };
+    api.create(&post, &dynamic)
+        .await
+        .map(|o| (Status::Synced, "created".to_string(), answered(o)))
+        .map_err(|e| e.to_string())
+}
+
+/// Deletes the instance `uid` of `name` and waits until it is gone.
+async fn delete_and_wait(
+    api: &Api<DynamicObject>,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<(), String> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+        Err(e) => return Err(format!("deleting the previous instance: {e}")),
+    }
+    let start = std::time::Instant::now();
+    loop {
+        match api.get_opt(name).await.map_err(|e| e.to_string())? {
+            Some(o) if o.metadata.uid.as_deref() == uid => {}
+            _ => return Ok(()),
+        }
+        if start.elapsed() > HOOK_DELETE_TIMEOUT {
+            return Err(format!(
+                "the previous instance was not gone {HOOK_DELETE_TIMEOUT:?} after its deletion (BeforeHookCreation)"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Single-object reads and deletes for a sync's waits and hook clean-up,
+/// with discovery done once per kind.
+pub struct Objects {
+    client: kube::Client,
+    kinds: HashMap<GroupVersionKind, (ApiResource, Scope)>,
+}
+
+impl Objects {
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            kinds: HashMap::new(),
+        }
+    }
+
+    /// Reads one object as it is now (`None`: it does not exist).
+    pub async fn get(&mut self, obj: &Value) -> Result<Option<Value>, String> {
+        let api = api_for(&self.client, &mut self.kinds, obj).await?;
+        api.get_opt(name_of(obj))
+            .await
+            .map(|o| o.and_then(answered))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Deletes one object (a hook, by its delete policy), its dependents
+    /// in the background; an object already gone is fine.
+    pub async fn delete(&mut self, obj: &Value) -> Result<(), String> {
+        let api = api_for(&self.client, &mut self.kinds, obj).await?;
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(name_of(obj), &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! last); [`apply::run`] carries a plan out against the API server with
 //! server-side apply (field manager `gyro`), or with kubectl's client-side
 //! apply for `ServerSideApply=false` ([`client_side`], [`three_way`]), and
-//! reports a result per resource. Sync waves and hooks (a later issue) extend the plan, not the
-//! executor.
+//! reports a result per resource. Phases, sync waves and hooks
+//! ([`hook`]) are part of the plan: each task carries its phase and wave,
+//! [`plan::Plan::steps`] groups them, and the caller applies one step at a
+//! time and waits for it (the controller does, see its `phases` module).
 //!
 //! What it is not: it does not decide whether an object is out of sync
 //! (that is the `diff` crate's job; the plan takes the answer as input) and
@@ -16,6 +18,7 @@
 
 pub mod apply;
 pub mod client_side;
+pub mod hook;
 pub mod options;
 pub mod order;
 pub mod plan;

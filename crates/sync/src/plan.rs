@@ -1,11 +1,17 @@
 //! The sync plan: a pure function from desired and live objects to the
 //! ordered tasks a sync performs.
 //!
-//! Order: the destination namespace (with `CreateNamespace=true`), then
-//! every desired object in kind order ([`crate::order`]), then prunes in
-//! reverse kind order, so a Deployment goes before the ConfigMap it reads
-//! and a CRD's objects before the CRD. Objects the sync leaves alone (in
-//! sync with `ApplyOutOfSyncOnly`, or not to be pruned) are in the plan as
+//! Order: by phase (PreSync, Sync, PostSync), then by sync wave
+//! (`argocd.argoproj.io/sync-wave`, negative first), then kind order
+//! ([`crate::order`]), namespace and name. The destination namespace (with
+//! `CreateNamespace=true`) comes first of all. Ordinary resources are in the
+//! Sync phase; hooks ([`crate::hook`]) in the phases their annotation
+//! names, one task per phase, with SyncFail and PostDelete hooks listed
+//! apart. Prunes run after the applies of the last Sync wave, latest wave
+//! and reverse kind order first (a Deployment goes before the ConfigMap it
+//! reads, a CRD's objects before the CRD), `PruneLast` ones in a wave of
+//! their own after that. Objects the sync leaves alone (in sync with
+//! `ApplyOutOfSyncOnly`, not to be pruned, `hook: Skip`) are in the plan as
 //! skips with the reason, so the result can say so per resource.
 
 use std::collections::HashSet;
@@ -13,6 +19,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
+use crate::hook::{self, AnnotationError, Hook, Marking, Phase};
 use crate::options::{OptionError, SyncOptions};
 use crate::order;
 
@@ -71,6 +78,9 @@ pub enum Action {
     CreateNamespace,
     /// Apply the desired object.
     Apply,
+    /// Create a hook object (a new instance per sync; see
+    /// [`crate::hook`]).
+    Hook,
     /// Delete a live object that is no longer in Git.
     Prune,
     /// Leave the object alone, for this reason.
@@ -82,17 +92,30 @@ pub enum Action {
 pub struct Task {
     pub key: ResourceKey,
     pub action: Action,
-    /// The desired object (apply, namespace) or the live one (prune, skip
-    /// of a prune).
+    /// The desired object (apply, hook, namespace) or the live one (prune,
+    /// skip of a prune).
     pub object: Value,
     /// The Application's options with the object's own annotation on top.
     pub options: SyncOptions,
+    /// The phase the task runs in.
+    pub phase: Phase,
+    /// The wave it runs in within its phase: the object's wave for applies
+    /// and hooks; for prunes the last wave of the Sync phase (`PruneLast`:
+    /// one after it).
+    pub wave: i64,
+    /// For a hook: its phases and delete policies.
+    pub hook: Option<Hook>,
 }
 
 /// The ordered tasks of one sync.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
+    /// PreSync, Sync and PostSync tasks, in the order they run.
     pub tasks: Vec<Task>,
+    /// The SyncFail hooks, run in this order when the sync fails.
+    pub sync_fail: Vec<Task>,
+    /// The PostDelete hooks (listed; run when the Application is deleted).
+    pub post_delete: Vec<Task>,
 }
 
 impl Plan {
@@ -102,6 +125,19 @@ impl Plan {
             .iter()
             .filter(|t| !matches!(t.action, Action::Skip(_)))
     }
+
+    /// The tasks grouped into steps, one per phase and wave, in order.
+    pub fn steps(&self) -> Vec<&[Task]> {
+        steps(&self.tasks)
+    }
+}
+
+/// Ordered tasks grouped into steps: consecutive tasks of one phase and
+/// wave. A sync applies a step, then waits for it before the next.
+pub fn steps(tasks: &[Task]) -> Vec<&[Task]> {
+    tasks
+        .chunk_by(|a, b| (a.phase, a.wave) == (b.phase, b.wave))
+        .collect()
 }
 
 /// Why a plan cannot be made; nothing is applied then.
@@ -117,13 +153,26 @@ pub enum PlanError {
         #[source]
         source: OptionError,
     },
+    /// A hook without `kind`, or with neither `metadata.name` nor
+    /// `metadata.generateName`.
+    #[error("hook {object} has no {field}")]
+    HookUnidentified { object: String, field: &'static str },
+    /// A hook or wave annotation that cannot be read.
+    #[error("{object}: {source}")]
+    Annotation {
+        object: String,
+        #[source]
+        source: AnnotationError,
+    },
 }
 
 /// What a plan is made from.
 pub struct Input<'a> {
-    /// The rendered objects.
+    /// The rendered objects, hooks included (told apart by their
+    /// annotations, see [`crate::hook`]).
     pub desired: &'a [Value],
-    /// The live objects the Application manages (tracked as its own).
+    /// The live objects the Application manages (tracked as its own; hooks
+    /// are left out by the caller).
     pub live: &'a [Value],
     /// Whether a resource is already in sync (from the diff).
     pub in_sync: &'a dyn Fn(&ResourceKey) -> bool,
@@ -138,12 +187,69 @@ pub struct Input<'a> {
     pub cluster_scoped: &'a dyn Fn(&str, &str) -> bool,
 }
 
+/// How tasks are ordered: phase, wave, applies before prunes, then kind
+/// order (reversed for prunes, after their own wave, latest first), then
+/// namespace and name.
+type SortKey = (Phase, i64, u8, i64, isize, String, String);
+
+fn sort_key(task: &Task, prune: Option<i64>) -> SortKey {
+    let rank = order::rank(&task.key.kind) as isize;
+    let (class, own_wave, rank) = match prune {
+        None => (0, 0, rank),
+        Some(own_wave) => (1, -own_wave, -rank),
+    };
+    (
+        task.phase,
+        task.wave,
+        class,
+        own_wave,
+        rank,
+        task.key.namespace.clone(),
+        task.key.name.clone(),
+    )
+}
+
 /// Builds the plan.
 pub fn build(input: &Input<'_>) -> Result<Plan, PlanError> {
-    let mut applies = Vec::with_capacity(input.desired.len());
+    let mut main: Vec<(SortKey, Task)> = Vec::with_capacity(input.desired.len());
+    let mut sync_fail = Vec::new();
+    let mut post_delete = Vec::new();
     let mut desired_keys = HashSet::with_capacity(input.desired.len());
     for (index, obj) in input.desired.iter().enumerate() {
         let obj = with_namespace(obj, input);
+        let annotation_error = |source| PlanError::Annotation {
+            object: describe(&obj, index),
+            source,
+        };
+        let marking = hook::marking(&obj).map_err(annotation_error)?;
+        let wave = hook::wave(&obj).map_err(annotation_error)?;
+        if let Marking::Hook(hook) = marking {
+            let key = hook_key(&obj, index)?;
+            let options = input
+                .options
+                .for_object(&obj)
+                .map_err(|source| PlanError::Option {
+                    key: Box::new(key.clone()),
+                    source,
+                })?;
+            for phase in hook.phases.clone() {
+                let task = Task {
+                    key: key.clone(),
+                    action: Action::Hook,
+                    object: obj.clone(),
+                    options: options.clone(),
+                    phase,
+                    wave,
+                    hook: Some(hook.clone()),
+                };
+                match phase {
+                    Phase::SyncFail => sync_fail.push((sort_key(&task, None), task)),
+                    Phase::PostDelete => post_delete.push((sort_key(&task, None), task)),
+                    _ => main.push((sort_key(&task, None), task)),
+                }
+            }
+            continue;
+        }
         let key = ResourceKey::of(&obj).ok_or(PlanError::Unidentified { index })?;
         if !desired_keys.insert(key.clone()) {
             return Err(PlanError::Duplicate { key });
@@ -155,27 +261,33 @@ pub fn build(input: &Input<'_>) -> Result<Plan, PlanError> {
                 key: Box::new(key.clone()),
                 source,
             })?;
-        let action = if options.apply_out_of_sync_only && (input.in_sync)(&key) {
+        let action = if marking == Marking::Skip {
+            Action::Skip(format!("{}: Skip", hook::HOOK))
+        } else if options.apply_out_of_sync_only && (input.in_sync)(&key) {
             Action::Skip("already in sync (ApplyOutOfSyncOnly)".to_string())
         } else {
             Action::Apply
         };
-        applies.push(Task {
+        let task = Task {
             key,
             action,
             object: obj,
             options,
-        });
+            phase: Phase::Sync,
+            wave,
+            hook: None,
+        };
+        main.push((sort_key(&task, None), task));
     }
-    applies.sort_by(|a, b| {
-        (order::rank(&a.key.kind), &a.key.namespace, &a.key.name).cmp(&(
-            order::rank(&b.key.kind),
-            &b.key.namespace,
-            &b.key.name,
-        ))
-    });
-
-    let mut prunes = Vec::new();
+    // Prunes run after the last wave of the Sync phase (Argo CD counts
+    // from wave 0), `PruneLast` ones in a wave of their own after that.
+    let last_sync_wave = main
+        .iter()
+        .filter(|(_, t)| t.phase == Phase::Sync)
+        .map(|(_, t)| t.wave)
+        .max()
+        .unwrap_or(0)
+        .max(0);
     for obj in input.live {
         let Some(key) = ResourceKey::of(obj) else {
             continue;
@@ -190,6 +302,9 @@ pub fn build(input: &Input<'_>) -> Result<Plan, PlanError> {
                 key: Box::new(key.clone()),
                 source,
             })?;
+        // A live object's unreadable wave only orders prunes: not worth
+        // refusing the sync for.
+        let own_wave = hook::wave(obj).unwrap_or(0);
         let action = if !input.prune {
             Action::Skip("not in Git; pruning is off for this sync".to_string())
         } else if options.no_prune {
@@ -197,28 +312,29 @@ pub fn build(input: &Input<'_>) -> Result<Plan, PlanError> {
         } else {
             Action::Prune
         };
-        prunes.push(Task {
+        let wave = if options.prune_last && action == Action::Prune {
+            last_sync_wave.saturating_add(1)
+        } else {
+            last_sync_wave
+        };
+        let task = Task {
             key,
             action,
             object: obj.clone(),
             options,
-        });
+            phase: Phase::Sync,
+            wave,
+            hook: None,
+        };
+        main.push((sort_key(&task, Some(own_wave)), task));
     }
-    prunes.sort_by(|a, b| {
-        (order::rank(&b.key.kind), &a.key.namespace, &a.key.name).cmp(&(
-            order::rank(&a.key.kind),
-            &b.key.namespace,
-            &b.key.name,
-        ))
-    });
 
-    let mut tasks = Vec::with_capacity(applies.len() + prunes.len() + 1);
     let ns = input.namespace;
     let ns_in_git = desired_keys
         .iter()
         .any(|k| k.kind == "Namespace" && k.group.is_empty() && k.name == ns);
     if input.options.create_namespace && !ns.is_empty() && !ns_in_git {
-        tasks.push(Task {
+        let task = Task {
             key: ResourceKey {
                 group: String::new(),
                 kind: "Namespace".to_string(),
@@ -228,11 +344,71 @@ pub fn build(input: &Input<'_>) -> Result<Plan, PlanError> {
             action: Action::CreateNamespace,
             object: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
             options: input.options.clone(),
+            phase: Phase::PreSync,
+            wave: i64::MIN,
+            hook: None,
+        };
+        main.push((sort_key(&task, None), task));
+    }
+    let ordered = |mut tasks: Vec<(SortKey, Task)>| {
+        tasks.sort_by(|a, b| a.0.cmp(&b.0));
+        tasks.into_iter().map(|(_, t)| t).collect()
+    };
+    Ok(Plan {
+        tasks: ordered(main),
+        sync_fail: ordered(sync_fail),
+        post_delete: ordered(post_delete),
+    })
+}
+
+/// A hook's key: its name, or its `generateName` until the server picks
+/// one.
+fn hook_key(obj: &Value, index: usize) -> Result<ResourceKey, PlanError> {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    let meta = obj.get("metadata");
+    let kind = s(obj.get("kind"));
+    let mut name = s(meta.and_then(|m| m.get("name")));
+    if name.is_empty() {
+        name = s(meta.and_then(|m| m.get("generateName")));
+    }
+    let field = if kind.is_empty() {
+        Some("kind")
+    } else if name.is_empty() {
+        Some("metadata.name or metadata.generateName")
+    } else {
+        None
+    };
+    if let Some(field) = field {
+        return Err(PlanError::HookUnidentified {
+            object: describe(obj, index),
+            field,
         });
     }
-    tasks.extend(applies);
-    tasks.extend(prunes);
-    Ok(Plan { tasks })
+    let api_version = s(obj.get("apiVersion"));
+    Ok(ResourceKey {
+        group: api_version
+            .rsplit_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default(),
+        kind,
+        namespace: s(meta.and_then(|m| m.get("namespace"))),
+        name,
+    })
+}
+
+/// Names a desired object for an error, however little it has.
+fn describe(obj: &Value, index: usize) -> String {
+    let field = |path: &str| {
+        obj.pointer(path)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let kind = field("/kind").unwrap_or("(no kind)");
+    match (field("/metadata/name"), field("/metadata/generateName")) {
+        (Some(name), _) => format!("{kind} {name}"),
+        (None, Some(prefix)) => format!("{kind} {prefix}* (generateName)"),
+        (None, None) => format!("{kind} #{index} (no metadata.name or generateName)"),
+    }
 }
 
 /// The object with the destination namespace set when it is namespaced and
@@ -299,12 +475,154 @@ mod tests {
                 let action = match &t.action {
                     Action::CreateNamespace => "create-namespace",
                     Action::Apply => "apply",
+                    Action::Hook => "hook",
                     Action::Prune => "prune",
                     Action::Skip(_) => "skip",
                 };
                 format!("{action} {}", t.key)
             })
             .collect()
+    }
+
+    fn annotated(api: &str, kind: &str, name: &str, annotations: Value) -> Value {
+        let mut o = obj(api, kind, name);
+        o["metadata"]["annotations"] = annotations;
+        o
+    }
+
+    /// The plan's steps as "Phase wave: task, task".
+    fn step_summary(tasks: &[Task]) -> Vec<String> {
+        steps(tasks)
+            .iter()
+            .map(|step| {
+                let names: Vec<String> = step
+                    .iter()
+                    .map(|t| format!("{}/{}", t.key.kind, t.key.name))
+                    .collect();
+                format!("{} {}: {}", step[0].phase, step[0].wave, names.join(", "))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn phases_then_waves_then_kinds_and_prunes_after_the_last_sync_wave() {
+        let wave = |w: &str| json!({hook::SYNC_WAVE: w});
+        let desired = [
+            annotated("apps/v1", "Deployment", "api", wave("1")),
+            annotated("v1", "ConfigMap", "db-config", wave("-1")),
+            annotated("apps/v1", "Deployment", "db", wave("-1")),
+            obj("v1", "Service", "api"),
+            annotated(
+                "batch/v1",
+                "Job",
+                "migrate",
+                json!({hook::HOOK: "PreSync", hook::HOOK_DELETE_POLICY: "HookSucceeded"}),
+            ),
+            json!({"apiVersion": "batch/v1", "kind": "Job",
+                   "metadata": {"generateName": "smoke-", "annotations": {hook::HOOK: "PostSync"}}}),
+            annotated("v1", "Pod", "notify", json!({hook::HOOK: "SyncFail"})),
+            annotated(
+                "batch/v1",
+                "Job",
+                "cleanup",
+                json!({hook::HOOK: "PostDelete"}),
+            ),
+            annotated("v1", "ConfigMap", "never", json!({hook::HOOK: "Skip"})),
+        ];
+        let live = [
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old", "namespace": "shop"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "older", "namespace": "shop",
+                   "annotations": {crate::options::ANNOTATION: "PruneLast=true"}}}),
+        ];
+        let p = plan(&desired, &live, &["CreateNamespace=true"], true).unwrap();
+        assert_eq!(
+            step_summary(&p.tasks),
+            [
+                format!("PreSync {}: Namespace/shop", i64::MIN),
+                "PreSync 0: Job/migrate".to_string(),
+                "Sync -1: ConfigMap/db-config, Deployment/db".to_string(),
+                "Sync 0: ConfigMap/never, Service/api".to_string(),
+                "Sync 1: Deployment/api, ConfigMap/old".to_string(),
+                "Sync 2: Secret/older".to_string(),
+                "PostSync 0: Job/smoke-".to_string(),
+            ]
+        );
+        assert_eq!(summary(&p)[4], "skip ConfigMap/shop/never");
+        assert_eq!(summary(&p)[7], "prune ConfigMap/shop/old");
+        let migrate = &p.tasks[1];
+        assert_eq!(migrate.action, Action::Hook);
+        let policies = &migrate.hook.as_ref().unwrap().delete_policies;
+        assert_eq!(policies, &[hook::DeletePolicy::HookSucceeded]);
+        // Hooks get the destination namespace like any object.
+        assert_eq!(p.tasks[9].object["metadata"]["namespace"], "shop");
+        assert_eq!(step_summary(&p.sync_fail), ["SyncFail 0: Pod/notify"]);
+        assert_eq!(step_summary(&p.post_delete), ["PostDelete 0: Job/cleanup"]);
+    }
+
+    #[test]
+    fn prunes_go_latest_wave_first_and_a_hook_in_two_phases_runs_twice() {
+        let live = [
+            annotated("v1", "ConfigMap", "early", json!({hook::SYNC_WAVE: "-3"})),
+            annotated("v1", "ConfigMap", "late", json!({hook::SYNC_WAVE: "4"})),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plain"}}),
+        ];
+        let twice = annotated(
+            "batch/v1",
+            "Job",
+            "check",
+            json!({hook::HOOK: "PreSync,PostSync", hook::SYNC_WAVE: "2"}),
+        );
+        let p = plan(&[twice], &live, &["PruneLast=true"], true).unwrap();
+        assert_eq!(
+            step_summary(&p.tasks),
+            [
+                "PreSync 2: Job/check",
+                "Sync 1: ConfigMap/late, ConfigMap/plain, ConfigMap/early",
+                "PostSync 2: Job/check",
+            ]
+        );
+        // Without waves or hooks a plan is one step, as before.
+        let p = plan(
+            &[
+                obj("v1", "ConfigMap", "a"),
+                obj("apps/v1", "Deployment", "b"),
+            ],
+            &live[2..],
+            &[],
+            true,
+        )
+        .unwrap();
+        assert_eq!(p.steps().len(), 1);
+    }
+
+    #[test]
+    fn bad_waves_and_hooks_are_errors_naming_the_object_and_field() {
+        let bad_wave = annotated("v1", "ConfigMap", "cfg", json!({hook::SYNC_WAVE: "soon"}));
+        let e = plan(&[bad_wave], &[], &[], false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ConfigMap cfg: annotation argocd.argoproj.io/sync-wave: \"soon\" is not an integer"
+        );
+        let kindless = json!({"apiVersion": "batch/v1",
+            "metadata": {"generateName": "smoke-", "annotations": {hook::HOOK: "PostSync"}}});
+        let e = plan(&[kindless], &[], &[], false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "hook (no kind) smoke-* (generateName) has no kind"
+        );
+        let nameless = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"annotations": {hook::HOOK: "PreSync"}}});
+        let e = plan(&[obj("v1", "ConfigMap", "a"), nameless], &[], &[], false).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::HookUnidentified {
+                object: "Job #1 (no metadata.name or generateName)".to_string(),
+                field: "metadata.name or metadata.generateName",
+            }
+        );
+        let unknown = annotated("batch/v1", "Job", "j", json!({hook::HOOK: "PreUpgrade"}));
+        let e = plan(&[unknown], &[], &[], false).unwrap_err();
+        assert!(e.to_string().starts_with("Job j: annotation argocd.argoproj.io/hook: \"PreUpgrade\" names an unknown hook type"), "{e}");
     }
 
     #[test]
