@@ -22,6 +22,7 @@ pub mod cache;
 pub mod compare;
 pub mod delete;
 pub mod execute;
+pub mod governance;
 pub mod operation;
 pub mod push;
 pub mod reconcile;
