@@ -92,11 +92,12 @@ pub fn parse(windows: &[api::SyncWindow]) -> Result<Vec<Window>, WindowError> {
     windows
         .iter()
         .enumerate()
-        .map(|(index, w)| parse_one(index, w))
+        .map(|(index, w)| parse_window(index, w))
         .collect()
 }
 
-fn parse_one(index: usize, w: &api::SyncWindow) -> Result<Window, WindowError> {
+/// Parses window number `index` of `spec.syncWindows`.
+pub fn parse_window(index: usize, w: &api::SyncWindow) -> Result<Window, WindowError> {
     let error = |field: &'static str, message: String| WindowError {
         index,
         field,
