@@ -232,7 +232,9 @@ pub async fn check_resources(
 /// The `OrphanedResourceWarning` condition when the project warns about
 /// orphaned resources and the destination namespace has some. Lists every
 /// namespaced kind there (only for projects with `orphanedResources.warn`);
-/// a kind that cannot be listed is skipped.
+/// a kind that cannot be listed is skipped. It is computed on every
+/// reconcile: the Application in hand may predate the controller's own last
+/// status write, so carrying the last count over could lose it.
 pub async fn orphan_warning(ctx: &Context, app: &Application) -> Option<Condition> {
     let project = ctx.settings.project(&app.spec.project)?;
     if !policy::orphans::warns(&project) {
@@ -288,6 +290,11 @@ pub async fn orphan_warning(ctx: &Context, app: &Application) -> Option<Conditio
         }
     }
     let orphans = policy::orphans::orphans(&project, &objects);
+    debug!(
+        app = app.metadata.name.as_deref().unwrap_or(""),
+        orphans = orphans.len(),
+        "orphaned resources"
+    );
     policy::orphans::warning(&project, orphans.len()).map(|message| Condition {
         type_: policy::orphans::CONDITION,
         message,
