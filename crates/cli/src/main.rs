@@ -9,6 +9,7 @@ mod controller;
 mod install;
 mod kubeconfig;
 mod render;
+mod windows;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,25 @@ enum Command {
     /// Install gyro into the cluster: Argo CD's CRDs, the controller's
     /// namespace, RBAC, Deployment and Service (server-side apply).
     Install(install::InstallArgs),
+    /// AppProject commands.
+    #[command(subcommand)]
+    Proj(ProjCommand),
+    /// Application commands.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Subcommand)]
+enum ProjCommand {
+    /// List a project's sync windows and which are active now.
+    Windows(windows::ProjWindowsArgs),
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// The sync windows that apply to an Application, which are active,
+    /// and whether automated and manual syncs are allowed now.
+    Windows(windows::AppWindowsArgs),
 }
 
 #[tokio::main]
@@ -58,6 +78,8 @@ async fn main() -> ExitCode {
         Command::Render(args) => crate::render::run(&args),
         Command::Controller(args) => crate::controller::run(&cli.kube, args).await,
         Command::Install(args) => crate::install::run(&cli.kube, args).await,
+        Command::Proj(ProjCommand::Windows(args)) => windows::proj(&cli.kube, &args).await,
+        Command::App(AppCommand::Windows(args)) => windows::app(&cli.kube, &args).await,
     };
     match result {
         Ok(code) => code,

@@ -53,7 +53,10 @@ pub async fn attempt(
             None,
         )
     };
-    if let Some(message) = operation::unsupported(app, op) {
+    let refused = || {
+        crate::governance::Governance::of(ctx, app, k8s_openapi::jiff::Timestamp::now()).refusal(op)
+    };
+    if let Some(message) = operation::unsupported(app, op).or_else(refused) {
         return (
             Attempt {
                 phase: FAILED,
@@ -168,6 +171,10 @@ async fn apply(
     let cluster_scoped = |api_version: &str, kind: &str| {
         !namespaced.contains(&(api_version.to_string(), kind.to_string()))
     };
+    // The project's rules hold for every object before anything is applied.
+    if let Err(message) = crate::governance::check_resources(ctx, app, comparison).await {
+        return failed(message);
+    }
     let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let desired: Vec<Value> = comparison
         .desired

@@ -25,6 +25,7 @@ pub mod cache;
 pub mod compare;
 pub mod delete;
 pub mod execute;
+pub mod governance;
 pub mod operation;
 pub mod phases;
 pub mod push;

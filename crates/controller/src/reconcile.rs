@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use tracing::warn;
 
 use crate::compare::{self, Comparison};
+use crate::governance::{self, Governance};
 use crate::operation::{self, Step};
 use crate::status::{self, Condition, REFRESH_ANNOTATION};
 use crate::{Context, Error, Trigger, summary};
@@ -148,14 +149,18 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
         destination: app.spec.destination.clone(),
         ..Default::default()
     };
-    let head = match &source {
-        Ok(source) => match compare::resolve_for(ctx, app, source, trigger).await {
+    // The project: is the Application permitted at all, and do its sync
+    // windows let a sync run now.
+    let governance = Governance::of(ctx, app, Timestamp::now());
+    let head = match (&source, governance.spec_error()) {
+        (_, Some(condition)) => Err((condition.clone(), None)),
+        (Ok(source), None) => match compare::resolve_for(ctx, app, source, trigger).await {
             Ok(revision) => compare::compare(ctx, app, source, &revision)
                 .await
                 .map_err(|condition| (condition, Some(revision))),
             Err(condition) => Err((condition, None)),
         },
-        Err(condition) => Err((condition.clone(), None)),
+        (Err(condition), None) => Err((condition.clone(), None)),
     };
 
     // The operation: requested in `operation`, waiting for a retry, or an
@@ -179,6 +184,18 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
         Step::Attempt(state) => run = Some((state, false)),
         Step::Wait(due) => retry_in = Some(operation::until(due, Timestamp::now())),
         Step::Finish(state) => finished = Some(state),
+    }
+    // An automated sync (new or retried) waits while the sync windows hold
+    // it, and looks again when they change.
+    if let Some((state, _)) = &run
+        && governance::is_automated(&state.operation)
+        && let Some(hold) = governance.automated_hold()
+    {
+        conditions.push(hold);
+        run = None;
+        if let Some(wait) = governance.wake_in(Timestamp::now()) {
+            retry_in = Some(retry_in.map_or(wait, |r: Duration| r.min(wait)));
+        }
     }
     let mut synced = false;
     if let Some((state, new)) = run {
@@ -285,6 +302,7 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
         }
     };
     conditions.extend(comparison.errors.clone());
+    conditions.extend(governance::orphan_warning(ctx, app).await);
     if synced && let Ok(source) = &source {
         // The status reports the cluster after the sync, compared with the
         // spec's revision (a sync to another revision leaves it OutOfSync).

@@ -33,7 +33,7 @@ pub const ARGOCD_CM: &str = "argocd-cm";
 /// Argo CD's settings Secret (webhook secrets, ...).
 pub const ARGOCD_SECRET: &str = "argocd-secret";
 /// The project every Argo CD installation has.
-pub const DEFAULT_PROJECT: &str = "default";
+pub const DEFAULT_PROJECT: &str = policy::DEFAULT_PROJECT;
 /// The `argocd-cm` key of the periodic reconcile interval.
 pub const RECONCILIATION_KEY: &str = "timeout.reconciliation";
 /// What `timeout.reconciliation: 0s` (no periodic reconcile) stands for.
@@ -151,15 +151,7 @@ impl Settings {
             .find(|p| p.metadata.name.as_deref() == Some(name));
         match found {
             Some(p) => Some(p),
-            None if name == DEFAULT_PROJECT => Some(Arc::new(api::AppProject::new(
-                DEFAULT_PROJECT,
-                serde_json::from_value(serde_json::json!({
-                    "sourceRepos": ["*"],
-                    "destinations": [{"server": "*", "namespace": "*"}],
-                    "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]
-                }))
-                .unwrap_or_default(),
-            ))),
+            None if name == DEFAULT_PROJECT => Some(Arc::new(policy::implicit_default_project())),
             None => None,
         }
     }

@@ -58,6 +58,7 @@ pub fn condition_type(name: &str) -> Option<&'static str> {
         "InvalidSpecError",
         "SyncError",
         DELETION_ERROR,
+        policy::orphans::CONDITION,
     ]
     .into_iter()
     .find(|t| *t == name)
