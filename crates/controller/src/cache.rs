@@ -96,6 +96,22 @@ pub struct LiveCache {
     tracking: TrackingMethod,
     notify: Notify,
     kinds: tokio::sync::Mutex<HashMap<GroupVersionKind, Arc<KindWatch>>>,
+    /// The watch tasks, stopped with the cache (a cluster's cache is
+    /// replaced when its Secret changes).
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for LiveCache {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
 }
 
 impl LiveCache {
@@ -105,6 +121,7 @@ impl LiveCache {
             tracking,
             notify,
             kinds: tokio::sync::Mutex::default(),
+            tasks: std::sync::Mutex::default(),
         }
     }
 
@@ -247,7 +264,11 @@ impl LiveCache {
             self.notify.clone(),
             describe(gvk),
         );
-        tokio::spawn(task);
+        let task = tokio::spawn(task).abort_handle();
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task);
         kind
     }
 }

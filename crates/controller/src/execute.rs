@@ -182,9 +182,10 @@ async fn apply(
         dry_run,
         "syncing"
     );
-    let result = sync::apply::run(&ctx.client, &plan, dry_run).await;
+    let cluster = &comparison.cluster;
+    let result = sync::apply::run(&cluster.client, &plan, dry_run).await;
     if !dry_run {
-        compare::record_sync(ctx, app, &plan, &result).await;
+        compare::record_sync(ctx, cluster, app, &plan, &result).await;
     }
     let version = |key: &ResourceKey| {
         comparison

@@ -21,7 +21,7 @@ use tracing::warn;
 use crate::compare::{self, Comparison};
 use crate::operation::{self, Step};
 use crate::status::{self, Condition, REFRESH_ANNOTATION};
-use crate::{Context, Error, Trigger, summary};
+use crate::{Context, Error, Trigger, clusters, summary};
 use crate::{delete, execute};
 
 /// Reconciles one Application.
@@ -65,8 +65,10 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     // but `reconciledAt` writes nothing: a thousand Deployments rolling out
     // would otherwise mean thousands of Application writes (and Argo CD
     // moves `reconciledAt` only on full comparisons too).
-    let quiet = matches!(trigger, Some(Trigger::Resources | Trigger::Project))
-        && !refresh
+    let quiet = matches!(
+        trigger,
+        Some(Trigger::Resources | Trigger::Project | Trigger::Cluster)
+    ) && !refresh
         && only_reconciled_at(&app, &patch);
     if !quiet {
         let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -268,6 +270,17 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
                     revisions: None,
                 }),
             );
+            if condition.message.starts_with(clusters::UNREACHABLE) {
+                // Nothing is known of the live objects either.
+                status.insert(
+                    "health".to_string(),
+                    to_json(&HealthStatus {
+                        status: Some("Unknown".to_string()),
+                        message: None,
+                        last_transition_time: None,
+                    }),
+                );
+            }
             conditions.push(condition);
             return Evaluation {
                 patch: finish(app, status, top, &conditions, None, &now()),
