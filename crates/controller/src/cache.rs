@@ -16,6 +16,7 @@
 //! changed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Called with the instance name whose objects changed.
 pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Called when a watch that worked fails (the cluster may be gone).
+pub type OnFailure = Arc<dyn Fn() + Send + Sync>;
 
 /// (namespace, name); namespace empty for cluster-scoped objects.
 type ObjectName = (String, String);
@@ -96,6 +100,10 @@ pub struct LiveCache {
     tracking: TrackingMethod,
     notify: Notify,
     kinds: tokio::sync::Mutex<HashMap<GroupVersionKind, Arc<KindWatch>>>,
+    /// Watch failures so far: a cluster's reachability check trusts an
+    /// earlier answer only while this has not moved.
+    failures: Arc<AtomicU64>,
+    on_failure: Option<OnFailure>,
     /// The watch tasks, stopped with the cache (a cluster's cache is
     /// replaced when its Secret changes).
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
@@ -122,7 +130,20 @@ impl LiveCache {
             notify,
             kinds: tokio::sync::Mutex::default(),
             tasks: std::sync::Mutex::default(),
+            failures: Arc::default(),
+            on_failure: None,
         }
+    }
+
+    /// Calls `hook` when a watch that worked fails.
+    pub fn on_failure(mut self, hook: OnFailure) -> Self {
+        self.on_failure = Some(hook);
+        self
+    }
+
+    /// How many times its watches have failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     pub fn tracking(&self) -> TrackingMethod {
@@ -263,6 +284,7 @@ impl LiveCache {
             kind.clone(),
             self.notify.clone(),
             describe(gvk),
+            (self.failures.clone(), self.on_failure.clone()),
         );
         let task = tokio::spawn(task).abort_handle();
         self.tasks
@@ -282,6 +304,7 @@ async fn run_watch(
     kind: Arc<KindWatch>,
     notify: Notify,
     label: String,
+    (failures, on_failure): (Arc<AtomicU64>, Option<OnFailure>),
 ) {
     let entry = |obj: DynamicObject| -> Option<Entry> {
         let name = (
@@ -299,18 +322,26 @@ async fn run_watch(
     };
     let mut listing: Option<Objects> = None;
     let mut listed_once = false;
+    // Failing since the last event: later failures are the same outage.
+    let mut failing = false;
     let mut events = watcher(api, config).default_backoff().boxed();
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
             Err(e) => {
                 warn!(kind = %label, error = %e, "watch failed; retrying");
+                failures.fetch_add(1, Ordering::Relaxed);
                 if !listed_once {
                     let _ = kind.state.send_replace(Err(e.to_string()));
                 }
+                if !failing && let Some(hook) = &on_failure {
+                    hook();
+                }
+                failing = true;
                 continue;
             }
         };
+        failing = false;
         let mut touched: HashSet<String> = HashSet::new();
         match event {
             watcher::Event::Init => listing = Some(Objects::default()),

@@ -464,8 +464,9 @@ pub struct Cluster {
     /// Whether its reachability is checked (not for the controller's own
     /// cluster: without it the controller cannot run at all).
     probed: bool,
-    /// The last check: when, and its answer.
-    checked: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+    /// The last check: when, the cache's watch failures then, and its
+    /// answer.
+    checked: tokio::sync::Mutex<Option<(Instant, u64, Result<(), String>)>>,
     /// Set while a recovery watch runs for it.
     recovering: Mutex<bool>,
 }
@@ -510,14 +511,17 @@ impl Cluster {
 
     /// Whether the cluster answers; `Err` is the message of a condition
     /// (starting with [`UNREACHABLE`]). A success is trusted for a few
-    /// seconds, so many Applications on one cluster share one request.
+    /// seconds, so many Applications on one cluster share one request,
+    /// unless a watch failed since.
     pub async fn reachable(&self) -> Result<(), String> {
         if !self.probed {
             return Ok(());
         }
         let mut checked = self.checked.lock().await;
-        if let Some((at, Ok(()))) = checked.as_ref()
+        let failures = self.live.failures();
+        if let Some((at, seen, Ok(()))) = checked.as_ref()
             && at.elapsed() < PROBE_TTL
+            && *seen == failures
         {
             return Ok(());
         }
@@ -529,7 +533,7 @@ impl Cluster {
                 origin(&self.spec)
             )
         });
-        *checked = Some((Instant::now(), answer.clone()));
+        *checked = Some((Instant::now(), failures, answer.clone()));
         answer
     }
 }
@@ -627,8 +631,15 @@ impl Clusters {
             client_for(&spec).await?
         };
         info!(server = %spec.server, name = %spec.name, origin = %origin(&spec), "using cluster");
+        let mut live = LiveCache::new(client.clone(), self.tracking, self.notify.clone());
+        if !own {
+            // A watch that breaks may mean the cluster is gone: its
+            // Applications look again (and find out).
+            let (changed, spec) = (self.changed.clone(), spec.clone());
+            live = live.on_failure(Arc::new(move || changed(Some(&spec))));
+        }
         let cluster = Arc::new(Cluster {
-            live: LiveCache::new(client.clone(), self.tracking, self.notify.clone()),
+            live,
             client,
             kinds: Mutex::default(),
             probed: !own,
