@@ -282,9 +282,12 @@ impl LiveCache {
             resource.clone(),
             self.tracking,
             kind.clone(),
-            self.notify.clone(),
             describe(gvk),
-            (self.failures.clone(), self.on_failure.clone()),
+            Report {
+                notify: self.notify.clone(),
+                failures: self.failures.clone(),
+                on_failure: self.on_failure.clone(),
+            },
         );
         let task = tokio::spawn(task).abort_handle();
         self.tasks
@@ -295,6 +298,13 @@ impl LiveCache {
     }
 }
 
+/// Whom a watch tells: the changed instances, and its failures.
+struct Report {
+    notify: Notify,
+    failures: Arc<AtomicU64>,
+    on_failure: Option<OnFailure>,
+}
+
 /// Folds one kind's watch events into its [`KindWatch`].
 async fn run_watch(
     api: Api<DynamicObject>,
@@ -302,10 +312,14 @@ async fn run_watch(
     resource: ApiResource,
     tracking: TrackingMethod,
     kind: Arc<KindWatch>,
-    notify: Notify,
     label: String,
-    (failures, on_failure): (Arc<AtomicU64>, Option<OnFailure>),
+    report: Report,
 ) {
+    let Report {
+        notify,
+        failures,
+        on_failure,
+    } = report;
     let entry = |obj: DynamicObject| -> Option<Entry> {
         let name = (
             obj.metadata.namespace.clone().unwrap_or_default(),

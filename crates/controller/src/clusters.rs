@@ -452,6 +452,10 @@ async fn client_for(spec: &ClusterSpec) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| format!("{}: key config: {e}", origin(spec)))
 }
 
+/// A reachability check: when, the cache's watch failures then, and the
+/// answer.
+type Checked = (Instant, u64, Result<(), String>);
+
 /// One destination cluster: its client, its API discovery and its cache of
 /// managed objects.
 pub struct Cluster {
@@ -466,7 +470,7 @@ pub struct Cluster {
     probed: bool,
     /// The last check: when, the cache's watch failures then, and its
     /// answer.
-    checked: tokio::sync::Mutex<Option<(Instant, u64, Result<(), String>)>>,
+    checked: tokio::sync::Mutex<Option<Checked>>,
     /// Set while a recovery watch runs for it.
     recovering: Mutex<bool>,
 }

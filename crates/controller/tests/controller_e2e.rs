@@ -268,7 +268,8 @@ async fn automated_application_syncs_heals_prunes_and_reports_errors() -> Result
 }
 
 #[tokio::test]
-async fn periodic_reconcile_heals_without_refresh_and_undeclared_clusters_are_refused() -> Result<()> {
+async fn periodic_reconcile_heals_without_refresh_and_undeclared_clusters_are_refused() -> Result<()>
+{
     let (client, namespace) = test_namespace("controller-tick").await?;
     let ns = namespace.name().to_string();
 
