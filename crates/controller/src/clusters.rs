@@ -64,7 +64,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(120);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a successful check is trusted.
 const PROBE_TTL: Duration = Duration::from_secs(5);
-/// How often a cluster that did not answer is asked again.
+/// How often a cluster that did not answer is asked again (its last
+/// answer is trusted for [`PROBE_TTL`] meanwhile).
 const RECOVERY_POLL: Duration = Duration::from_secs(2);
 
 /// A cluster as its Secret declares it.
@@ -514,20 +515,24 @@ impl Cluster {
     }
 
     /// Whether the cluster answers; `Err` is the message of a condition
-    /// (starting with [`UNREACHABLE`]). A success is trusted for a few
-    /// seconds, so many Applications on one cluster share one request,
-    /// unless a watch failed since.
+    /// (starting with [`UNREACHABLE`]). An answer is trusted for a few
+    /// seconds, so many Applications on one cluster share one request (a
+    /// success only while none of its watches failed since).
     pub async fn reachable(&self) -> Result<(), String> {
         if !self.probed {
             return Ok(());
         }
         let mut checked = self.checked.lock().await;
         let failures = self.live.failures();
-        if let Some((at, seen, Ok(()))) = checked.as_ref()
-            && at.elapsed() < PROBE_TTL
-            && *seen == failures
-        {
-            return Ok(());
+        match checked.as_ref() {
+            // A failure is trusted as long: a cluster that drops packets
+            // costs one connect timeout per interval, not one per
+            // Application.
+            Some((at, _, Err(e))) if at.elapsed() < PROBE_TTL => return Err(e.clone()),
+            Some((at, seen, Ok(()))) if at.elapsed() < PROBE_TTL && *seen == failures => {
+                return Ok(());
+            }
+            _ => {}
         }
         let answer = probe(&self.client).await.map_err(|e| {
             format!(
