@@ -2,7 +2,7 @@
 //! shared test cluster runs the controller; `testkit::second_cluster` is
 //! the destination) and real Git: Applications whose destination names the
 //! second cluster by `server` or by `name` sync there and are self-healed
-//! there; a cluster that goes away leaves its Application `Unknown` with a
+//! there, and deleted there with their Application; a cluster that goes away leaves its Application `Unknown` with a
 //! condition while an Application on the first cluster still syncs, and it
 //! syncs again once the cluster is back; a bad cluster Secret is a
 //! condition naming it, and fixing the Secret takes effect without a
@@ -141,7 +141,9 @@ async fn applications_sync_to_a_second_cluster_by_server_and_by_name() -> Result
         &app(&ns, "by-server", &repo.url(), "by-server", by_server),
     )
     .await?;
-    apply_app(&apps, &app(&ns, "by-name", &repo.url(), "by-name", by_name)).await?;
+    let mut with_finalizer = app(&ns, "by-name", &repo.url(), "by-name", by_name);
+    with_finalizer["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+    apply_app(&apps, &with_finalizer).await?;
     for name in ["by-server", "by-name"] {
         wait_app(&apps, name, "Synced/Healthy", |a| {
             let (sync, _, health) = sync_status(a);
@@ -188,6 +190,15 @@ async fn applications_sync_to_a_second_cluster_by_server_and_by_name() -> Result
     })
     .await?;
     assert_eq!(value_of(&remote_maps.get("by-server").await?), Some("two"));
+
+    // Deleting an Application deletes its resources there.
+    apps.delete("by-name", &Default::default()).await?;
+    eventually("the Application and its ConfigMap to be gone", async || {
+        Ok(apps.get_opt("by-name").await?.is_none()
+            && remote_maps.get_opt("by-name").await?.is_none())
+    })
+    .await?;
+    assert!(remote_maps.get_opt("by-server").await?.is_some());
     Ok(())
 }
 
