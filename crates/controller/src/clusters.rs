@@ -615,7 +615,14 @@ impl Clusters {
     /// The cluster an Application deploys to, made on first use. `Err` is
     /// a condition for the user (unknown cluster, bad Secret).
     pub async fn for_app(&self, app: &Application) -> Result<Arc<Cluster>, Condition> {
-        let spec = resolve(&app.spec.destination, &self.secrets())?;
+        let secrets = self.secrets();
+        let spec = resolve(&app.spec.destination, &secrets)?;
+        // Clusters whose Secret is gone stop watching (once no reconcile
+        // holds them).
+        let declared: Vec<String> = secrets.iter().filter_map(secret_server).collect();
+        self.handles.lock().await.retain(|server, _| {
+            server == IN_CLUSTER_SERVER || declared.iter().any(|d| d == server)
+        });
         self.handle(spec).await.map_err(Condition::comparison)
     }
 
