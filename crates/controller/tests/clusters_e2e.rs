@@ -6,7 +6,8 @@
 //! condition while an Application on the first cluster still syncs, and it
 //! syncs again once the cluster is back; a bad cluster Secret is a
 //! condition naming it, and fixing the Secret takes effect without a
-//! restart.
+//! restart; a service account's bearer token works as well as a client
+//! certificate.
 
 mod common;
 
@@ -16,9 +17,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use api::Application;
 use common::*;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Client;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use testkit::{GitRepo, SecondCluster, TcpProxy, TestNamespace};
 
@@ -343,4 +346,65 @@ async fn bad_cluster_secrets_and_unknown_clusters_are_conditions() -> Result<()>
     let local_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     assert!(local_maps.get_opt("fixed").await?.is_none());
     Ok(())
+}
+
+#[tokio::test]
+async fn a_service_account_token_reaches_the_second_cluster() -> Result<()> {
+    let (client, namespace, second, remote, _remote_ns) = two_clusters("token").await?;
+    let ns = namespace.name().to_string();
+    // A service account of the second cluster, bound to cluster-admin
+    // (the live cache watches each kind cluster-wide).
+    let accounts: Api<ServiceAccount> = Api::namespaced(remote.clone(), &ns);
+    let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "gyro"}}))?;
+    accounts.create(&PostParams::default(), &account).await?;
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": format!("{ns}-gyro")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "gyro", "namespace": ns}]
+    }))?;
+    let bindings: Api<ClusterRoleBinding> = Api::all(remote.clone());
+    bindings.create(&PostParams::default(), &binding).await?;
+    let result = async {
+        let request: TokenRequest =
+            serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))?;
+        let token = accounts
+            .create_token_request("gyro", &PostParams::default(), &request)
+            .await?
+            .status
+            .context("the token request has no status")?
+            .token;
+        // Token and CA only: no client certificate.
+        let config = json!({"bearerToken": token, "tlsClientConfig": {"caData": second.ca_data}});
+        cluster_secret(
+            &client,
+            &ns,
+            "by-token",
+            "by-token",
+            &second.server,
+            &config.to_string(),
+        )
+        .await?;
+        let repo = GitRepo::new("token")?;
+        repo.write("app/cm.yaml", &configmap("by-token", "one"))?;
+        repo.commit("one")?;
+        repo.push()?;
+        let (_running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
+        let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+        let dest = json!({"name": "by-token", "namespace": ns});
+        apply_app(&apps, &app(&ns, "by-token", &repo.url(), "app", dest)).await?;
+        wait_app(&apps, "by-token", "Synced/Healthy", |a| {
+            let (sync, _, health) = sync_status(a);
+            (sync, health) == ("Synced", "Healthy") && no_conditions(a)
+        })
+        .await?;
+        let remote_maps: Api<ConfigMap> = Api::namespaced(remote.clone(), &ns);
+        let cm = remote_maps.get("by-token").await?;
+        assert_eq!(value_of(&cm), Some("one"));
+        anyhow::Ok(())
+    }
+    .await;
+    bindings
+        .delete(&format!("{ns}-gyro"), &DeleteParams::default())
+        .await?;
+    result
 }
