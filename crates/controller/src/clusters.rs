@@ -647,7 +647,8 @@ impl Clusters {
             client_for(&spec).await?
         };
         info!(server = %spec.server, name = %spec.name, origin = %origin(&spec), "using cluster");
-        let mut live = LiveCache::new(client.clone(), self.tracking, self.notify.clone());
+        let mut live = LiveCache::new(client.clone(), self.tracking, self.notify.clone())
+            .in_namespaces(spec.namespaces.clone());
         if !own {
             // A watch that breaks may mean the cluster is gone: its
             // Applications look again (and find out).

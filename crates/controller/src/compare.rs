@@ -481,13 +481,14 @@ async fn managed_live(
     let mut live = Vec::new();
     for (group, version, kind) in kinds {
         let gvk = GroupVersionKind::gvk(&group, &version, &kind);
-        let Ok((ar, _)) = cluster.resource_of(&gvk).await else {
+        let Ok((ar, scope)) = cluster.resource_of(&gvk).await else {
             // A kind that no longer exists has no live objects.
             continue;
         };
+        let namespaced = scope == kube::discovery::Scope::Namespaced;
         let objects = cluster
             .live
-            .managed(&gvk, &ar, instance, &namespaces)
+            .managed(&gvk, &ar, namespaced, instance, &namespaces)
             .await
             .map_err(Condition::comparison)?;
         live.extend(objects.iter().map(|o| (**o).clone()));

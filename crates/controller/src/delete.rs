@@ -204,13 +204,19 @@ async fn managed(
     let mut live = Vec::new();
     for (group, version, kind) in kinds {
         let gvk = GroupVersionKind::gvk(&group, &version, &kind);
-        let Ok((ar, _)) = cluster.resource_of(&gvk).await else {
+        let Ok((ar, scope)) = cluster.resource_of(&gvk).await else {
             // A kind the server no longer serves has no objects left.
             continue;
         };
         for obj in cluster
             .live
-            .managed(&gvk, &ar, &instance, &namespaces)
+            .managed(
+                &gvk,
+                &ar,
+                scope == kube::discovery::Scope::Namespaced,
+                &instance,
+                &namespaces,
+            )
             .await?
         {
             let mut value = (*obj).clone();

@@ -6,8 +6,8 @@
 //! condition while an Application on the first cluster still syncs, and it
 //! syncs again once the cluster is back; a bad cluster Secret is a
 //! condition naming it, and fixing the Secret takes effect without a
-//! restart; a service account's bearer token works as well as a client
-//! certificate.
+//! restart; a service account's bearer token limited to one namespace
+//! (the Secret's `namespaces`) syncs there, and only there.
 
 mod common;
 
@@ -19,9 +19,9 @@ use api::Application;
 use common::*;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Client;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use testkit::{GitRepo, SecondCluster, TcpProxy, TestNamespace};
 
@@ -51,7 +51,14 @@ async fn cluster_secret(
     name: &str,
     server: &str,
     config: &str,
+    extra: &[(&str, &str)],
 ) -> Result<()> {
+    let mut data = BTreeMap::from([
+        ("name".to_string(), name.to_string()),
+        ("server".to_string(), server.to_string()),
+        ("config".to_string(), config.to_string()),
+    ]);
+    data.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(secret.to_string()),
@@ -62,11 +69,7 @@ async fn cluster_secret(
             )])),
             ..Default::default()
         },
-        string_data: Some(BTreeMap::from([
-            ("name".to_string(), name.to_string()),
-            ("server".to_string(), server.to_string()),
-            ("config".to_string(), config.to_string()),
-        ])),
+        string_data: Some(data),
         ..Default::default()
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
@@ -133,6 +136,7 @@ async fn applications_sync_to_a_second_cluster_by_server_and_by_name() -> Result
         "second",
         &second.server,
         &second.secret_config().to_string(),
+        &[],
     )
     .await?;
     let (_running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
@@ -224,6 +228,7 @@ async fn a_cluster_that_goes_away_is_unknown_and_others_keep_syncing() -> Result
         "flaky",
         &server,
         &second.secret_config().to_string(),
+        &[],
     )
     .await?;
     let repo = GitRepo::new("gone")?;
@@ -298,6 +303,7 @@ async fn bad_cluster_secrets_and_unknown_clusters_are_conditions() -> Result<()>
         "broken",
         &second.server,
         "{not json",
+        &[],
     )
     .await?;
     let (_running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
@@ -334,6 +340,7 @@ async fn bad_cluster_secrets_and_unknown_clusters_are_conditions() -> Result<()>
         "broken",
         &second.server,
         &second.secret_config().to_string(),
+        &[],
     )
     .await?;
     wait_app(&apps, "broken", "Synced once the Secret is fixed", |a| {
@@ -349,62 +356,72 @@ async fn bad_cluster_secrets_and_unknown_clusters_are_conditions() -> Result<()>
 }
 
 #[tokio::test]
-async fn a_service_account_token_reaches_the_second_cluster() -> Result<()> {
+async fn a_namespace_limited_token_manages_only_its_namespace() -> Result<()> {
     let (client, namespace, second, remote, _remote_ns) = two_clusters("token").await?;
     let ns = namespace.name().to_string();
-    // A service account of the second cluster, bound to cluster-admin
-    // (the live cache watches each kind cluster-wide).
+    // A service account of the second cluster that may only manage its
+    // namespace (the `admin` role there): the cluster Secret says so with
+    // `namespaces`, and the live cache watches only that namespace.
     let accounts: Api<ServiceAccount> = Api::namespaced(remote.clone(), &ns);
     let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "gyro"}}))?;
     accounts.create(&PostParams::default(), &account).await?;
-    let binding: ClusterRoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("{ns}-gyro")},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "gyro"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
         "subjects": [{"kind": "ServiceAccount", "name": "gyro", "namespace": ns}]
     }))?;
-    let bindings: Api<ClusterRoleBinding> = Api::all(remote.clone());
-    bindings.create(&PostParams::default(), &binding).await?;
-    let result = async {
-        let request: TokenRequest =
-            serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))?;
-        let token = accounts
-            .create_token_request("gyro", &PostParams::default(), &request)
-            .await?
-            .status
-            .context("the token request has no status")?
-            .token;
-        // Token and CA only: no client certificate.
-        let config = json!({"bearerToken": token, "tlsClientConfig": {"caData": second.ca_data}});
-        cluster_secret(
-            &client,
-            &ns,
-            "by-token",
-            "by-token",
-            &second.server,
-            &config.to_string(),
-        )
+    Api::<RoleBinding>::namespaced(remote.clone(), &ns)
+        .create(&PostParams::default(), &binding)
         .await?;
-        let repo = GitRepo::new("token")?;
-        repo.write("app/cm.yaml", &configmap("by-token", "one"))?;
-        repo.commit("one")?;
-        repo.push()?;
-        let (_running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
-        let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
-        let dest = json!({"name": "by-token", "namespace": ns});
-        apply_app(&apps, &app(&ns, "by-token", &repo.url(), "app", dest)).await?;
-        wait_app(&apps, "by-token", "Synced/Healthy", |a| {
-            let (sync, _, health) = sync_status(a);
-            (sync, health) == ("Synced", "Healthy") && no_conditions(a)
-        })
-        .await?;
-        let remote_maps: Api<ConfigMap> = Api::namespaced(remote.clone(), &ns);
-        let cm = remote_maps.get("by-token").await?;
-        assert_eq!(value_of(&cm), Some("one"));
-        anyhow::Ok(())
-    }
-    .await;
-    bindings
-        .delete(&format!("{ns}-gyro"), &DeleteParams::default())
-        .await?;
-    result
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))?;
+    let token = accounts
+        .create_token_request("gyro", &PostParams::default(), &request)
+        .await?
+        .status
+        .context("the token request has no status")?
+        .token;
+    // Token and CA only: no client certificate.
+    let config = json!({"bearerToken": token, "tlsClientConfig": {"caData": second.ca_data}});
+    cluster_secret(
+        &client,
+        &ns,
+        "by-token",
+        "by-token",
+        &second.server,
+        &config.to_string(),
+        &[("namespaces", &ns)],
+    )
+    .await?;
+    let repo = GitRepo::new("token")?;
+    repo.write("app/cm.yaml", &configmap("by-token", "one"))?;
+    repo.commit("one")?;
+    repo.push()?;
+    let (_running, _cache) = start_controller(&client, &ns, NO_POLLING)?;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let dest = json!({"name": "by-token", "namespace": ns});
+    apply_app(&apps, &app(&ns, "by-token", &repo.url(), "app", dest)).await?;
+    // Another namespace of that cluster is not the Secret's to manage.
+    let elsewhere = json!({"name": "by-token", "namespace": "default"});
+    apply_app(&apps, &app(&ns, "elsewhere", &repo.url(), "app", elsewhere)).await?;
+    wait_app(&apps, "by-token", "Synced/Healthy", |a| {
+        let (sync, _, health) = sync_status(a);
+        (sync, health) == ("Synced", "Healthy") && no_conditions(a)
+    })
+    .await?;
+    let remote_maps: Api<ConfigMap> = Api::namespaced(remote.clone(), &ns);
+    let cm = remote_maps.get("by-token").await?;
+    assert_eq!(value_of(&cm), Some("one"));
+    let refused = format!(
+        "namespace default is not managed by cluster {}",
+        second.server
+    );
+    wait_app(
+        &apps,
+        "elsewhere",
+        "a condition naming the namespace",
+        |a| condition(a, "ComparisonError", &refused),
+    )
+    .await?;
+    Ok(())
 }
