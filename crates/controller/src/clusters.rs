@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -64,9 +65,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(120);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a successful check is trusted.
 const PROBE_TTL: Duration = Duration::from_secs(5);
-/// How often a cluster that did not answer is asked again (its last
-/// answer is trusted for [`PROBE_TTL`] meanwhile).
-const RECOVERY_POLL: Duration = Duration::from_secs(2);
 
 /// A cluster as its Secret declares it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -472,8 +470,8 @@ pub struct Cluster {
     /// The last check: when, the cache's watch failures then, and its
     /// answer.
     checked: tokio::sync::Mutex<Option<Checked>>,
-    /// Set while a recovery watch runs for it.
-    recovering: Mutex<bool>,
+    /// Set while a task waits for it to answer again.
+    recovering: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -555,9 +553,9 @@ async fn probe(client: &Client) -> Result<(), String> {
     }
 }
 
-/// Called with a cluster's server and name when something about it
-/// changed (its Secret, or it answers again): the controller wakes the
-/// Applications that deploy there.
+/// Called when clusters changed: with `None` when a cluster Secret
+/// changed (every Application may be concerned), with a cluster's spec
+/// when that cluster stopped or started answering (its Applications).
 pub type Changed = Arc<dyn Fn(Option<&ClusterSpec>) + Send + Sync>;
 
 /// The registry of destination clusters.
@@ -661,7 +659,7 @@ impl Clusters {
             kinds: Mutex::default(),
             probed: !own,
             checked: tokio::sync::Mutex::default(),
-            recovering: Mutex::new(false),
+            recovering: AtomicBool::new(false),
             spec: spec.clone(),
         });
         // The old handle (its watches) goes once no reconcile holds it.
@@ -673,13 +671,9 @@ impl Clusters {
     /// task asks again until it does, then wakes its Applications.
     pub async fn reachable(&self, cluster: &Arc<Cluster>) -> Result<(), String> {
         let answer = cluster.reachable().await;
-        if answer.is_err() {
-            let mut recovering = crate::lock(&cluster.recovering);
-            if !*recovering {
-                *recovering = true;
-                warn!(server = %cluster.spec.server, "cluster does not answer; waiting for it");
-                tokio::spawn(recover(Arc::downgrade(cluster), self.changed.clone()));
-            }
+        if answer.is_err() && !cluster.recovering.swap(true, Ordering::AcqRel) {
+            warn!(server = %cluster.spec.server, "cluster does not answer; waiting for it");
+            tokio::spawn(recover(Arc::downgrade(cluster), self.changed.clone()));
         }
         answer
     }
@@ -689,12 +683,12 @@ impl Clusters {
 /// gone), then reports it.
 async fn recover(cluster: Weak<Cluster>, changed: Changed) {
     loop {
-        tokio::time::sleep(RECOVERY_POLL).await;
+        tokio::time::sleep(PROBE_TTL).await;
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
         if cluster.reachable().await.is_ok() {
-            *crate::lock(&cluster.recovering) = false;
+            cluster.recovering.store(false, Ordering::Release);
             info!(server = %cluster.spec.server, "cluster answers again");
             changed(Some(&cluster.spec));
             return;
