@@ -16,6 +16,7 @@
 //! changed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Called with the instance name whose objects changed.
 pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Called when a watch that worked fails (the cluster may be gone).
+pub type OnFailure = Arc<dyn Fn() + Send + Sync>;
 
 /// (namespace, name); namespace empty for cluster-scoped objects.
 type ObjectName = (String, String);
@@ -90,12 +94,39 @@ struct KindWatch {
     state: watch::Sender<Result<bool, String>>,
 }
 
-/// The cache: one [`KindWatch`] per kind in use.
+/// A kind and the namespace its watch covers (empty: all).
+type WatchKey = (GroupVersionKind, String);
+
+/// The cache: one [`KindWatch`] per kind in use (per kind and namespace
+/// for a cluster restricted to some namespaces).
 pub struct LiveCache {
     client: kube::Client,
     tracking: TrackingMethod,
     notify: Notify,
-    kinds: tokio::sync::Mutex<HashMap<GroupVersionKind, Arc<KindWatch>>>,
+    /// The namespaces namespaced kinds are watched in, one watch each;
+    /// empty: cluster-wide (which needs cluster-wide list and watch).
+    namespaces: Vec<String>,
+    kinds: tokio::sync::Mutex<HashMap<WatchKey, Arc<KindWatch>>>,
+    /// Watch failures so far: a cluster's reachability check trusts an
+    /// earlier answer only while this has not moved.
+    failures: Arc<AtomicU64>,
+    on_failure: Option<OnFailure>,
+    /// The watch tasks, stopped with the cache (a cluster's cache is
+    /// replaced when its Secret changes).
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for LiveCache {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
 }
 
 impl LiveCache {
@@ -104,63 +135,65 @@ impl LiveCache {
             client,
             tracking,
             notify,
+            namespaces: Vec::new(),
             kinds: tokio::sync::Mutex::default(),
+            tasks: std::sync::Mutex::default(),
+            failures: Arc::default(),
+            on_failure: None,
         }
+    }
+
+    /// Watches namespaced kinds only in `namespaces` (a cluster whose
+    /// credentials are limited to them); empty: cluster-wide.
+    pub fn in_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// Calls `hook` when a watch that worked fails.
+    pub fn on_failure(mut self, hook: OnFailure) -> Self {
+        self.on_failure = Some(hook);
+        self
+    }
+
+    /// How many times its watches have failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     pub fn tracking(&self) -> TrackingMethod {
         self.tracking
     }
 
-    /// The objects of kind `resource` that `instance` manages, in
-    /// `namespaces` (cluster-scoped objects always). Starts watching the
-    /// kind if nobody did yet and waits for its first list.
+    /// The objects of kind `resource` (`namespaced` or not) that
+    /// `instance` manages, in `namespaces` (cluster-scoped objects
+    /// always). Starts watching the kind if nobody did yet and waits for
+    /// its first list.
     pub async fn managed(
         &self,
         gvk: &GroupVersionKind,
         resource: &ApiResource,
+        namespaced: bool,
         instance: &str,
         namespaces: &HashSet<String>,
     ) -> Result<Vec<Arc<Value>>, String> {
-        let kind = self.watch(gvk, resource).await;
-        let mut state = kind.state.subscribe();
-        let ready = tokio::time::timeout(FIRST_LIST_TIMEOUT, async {
-            loop {
-                match &*state.borrow_and_update() {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => {}
-                    Err(e) => return Err(e.clone()),
-                }
-                if state.changed().await.is_err() {
-                    return Err("the watch ended".to_string());
-                }
-            }
-        })
-        .await;
-        match ready {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("watching {}: {e}", describe(gvk))),
-            Err(_) => {
-                return Err(format!(
-                    "watching {}: no list within {FIRST_LIST_TIMEOUT:?}",
-                    describe(gvk)
-                ));
-            }
+        let scopes: Vec<&str> = if self.namespaces.is_empty() || !namespaced {
+            vec![""]
+        } else {
+            // The others are refused before they get here (see
+            // `clusters::permits`).
+            self.namespaces
+                .iter()
+                .filter(|ns| namespaces.contains(*ns))
+                .map(String::as_str)
+                .collect()
+        };
+        let mut found = Vec::new();
+        for scope in scopes {
+            let kind = self.watch(gvk, resource, scope).await;
+            found.extend(listed(&kind, gvk, instance, namespaces).await?);
         }
-        let objects = kind
-            .objects
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(objects
-            .by_instance
-            .get(instance)
-            .map(|set| {
-                set.iter()
-                    .filter(|((ns, _), _)| ns.is_empty() || namespaces.contains(ns))
-                    .map(|(_, v)| v.clone())
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(found)
     }
 
     /// Records an object as the API server just answered it (an apply),
@@ -168,10 +201,11 @@ impl LiveCache {
     /// than the one held is ignored; the watch delivers the same version
     /// again later, which changes nothing.
     pub async fn observe(&self, gvk: &GroupVersionKind, obj: &Value) {
-        let Some(kind) = self.kinds.lock().await.get(gvk).cloned() else {
+        let meta = &obj["metadata"];
+        let namespace = meta.get("namespace").and_then(Value::as_str).unwrap_or("");
+        let Some(kind) = self.holding(gvk, namespace).await else {
             return;
         };
-        let meta = &obj["metadata"];
         let (Some(name), Some(version)) = (
             meta.get("name").and_then(Value::as_str),
             meta.get("resourceVersion").and_then(Value::as_str),
@@ -212,7 +246,7 @@ impl LiveCache {
     /// Forgets an object the API server said is gone (a prune), until the
     /// watch says otherwise.
     pub async fn forget(&self, gvk: &GroupVersionKind, namespace: &str, name: &str) {
-        let Some(kind) = self.kinds.lock().await.get(gvk).cloned() else {
+        let Some(kind) = self.holding(gvk, namespace).await else {
             return;
         };
         kind.objects
@@ -221,9 +255,24 @@ impl LiveCache {
             .put((namespace.to_string(), name.to_string()), None);
     }
 
-    async fn watch(&self, gvk: &GroupVersionKind, resource: &ApiResource) -> Arc<KindWatch> {
+    /// The watch of `gvk` holding an object in `namespace`, if one runs.
+    async fn holding(&self, gvk: &GroupVersionKind, namespace: &str) -> Option<Arc<KindWatch>> {
+        let kinds = self.kinds.lock().await;
+        kinds
+            .get(&(gvk.clone(), String::new()))
+            .or_else(|| kinds.get(&(gvk.clone(), namespace.to_string())))
+            .cloned()
+    }
+
+    async fn watch(
+        &self,
+        gvk: &GroupVersionKind,
+        resource: &ApiResource,
+        namespace: &str,
+    ) -> Arc<KindWatch> {
         let mut kinds = self.kinds.lock().await;
-        if let Some(kind) = kinds.get(gvk) {
+        let key = (gvk.clone(), namespace.to_string());
+        if let Some(kind) = kinds.get(&key) {
             return kind.clone();
         }
         let (state, _) = watch::channel(Ok(false));
@@ -231,9 +280,13 @@ impl LiveCache {
             objects: RwLock::default(),
             state,
         });
-        kinds.insert(gvk.clone(), kind.clone());
-        info!(kind = %describe(gvk), tracking = %self.tracking, "watching managed objects");
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource);
+        kinds.insert(key, kind.clone());
+        info!(kind = %describe(gvk), namespace, tracking = %self.tracking, "watching managed objects");
+        let api: Api<DynamicObject> = if namespace.is_empty() {
+            Api::all_with(self.client.clone(), resource)
+        } else {
+            Api::namespaced_with(self.client.clone(), namespace, resource)
+        };
         let mut config = watcher::Config::default();
         if let Some(label) = self.tracking.selector() {
             config = config.labels(label);
@@ -244,12 +297,75 @@ impl LiveCache {
             resource.clone(),
             self.tracking,
             kind.clone(),
-            self.notify.clone(),
             describe(gvk),
+            Report {
+                notify: self.notify.clone(),
+                failures: self.failures.clone(),
+                on_failure: self.on_failure.clone(),
+            },
         );
-        tokio::spawn(task);
+        let task = tokio::spawn(task).abort_handle();
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task);
         kind
     }
+}
+
+/// The objects `instance` manages in one watch, in `namespaces`, once the
+/// watch's first list is in.
+async fn listed(
+    kind: &KindWatch,
+    gvk: &GroupVersionKind,
+    instance: &str,
+    namespaces: &HashSet<String>,
+) -> Result<Vec<Arc<Value>>, String> {
+    let mut state = kind.state.subscribe();
+    let ready = tokio::time::timeout(FIRST_LIST_TIMEOUT, async {
+        loop {
+            match &*state.borrow_and_update() {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(e.clone()),
+            }
+            if state.changed().await.is_err() {
+                return Err("the watch ended".to_string());
+            }
+        }
+    })
+    .await;
+    match ready {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("watching {}: {e}", describe(gvk))),
+        Err(_) => {
+            return Err(format!(
+                "watching {}: no list within {FIRST_LIST_TIMEOUT:?}",
+                describe(gvk)
+            ));
+        }
+    }
+    let objects = kind
+        .objects
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(objects
+        .by_instance
+        .get(instance)
+        .map(|set| {
+            set.iter()
+                .filter(|((ns, _), _)| ns.is_empty() || namespaces.contains(ns))
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Whom a watch tells: the changed instances, and its failures.
+struct Report {
+    notify: Notify,
+    failures: Arc<AtomicU64>,
+    on_failure: Option<OnFailure>,
 }
 
 /// Folds one kind's watch events into its [`KindWatch`].
@@ -259,9 +375,14 @@ async fn run_watch(
     resource: ApiResource,
     tracking: TrackingMethod,
     kind: Arc<KindWatch>,
-    notify: Notify,
     label: String,
+    report: Report,
 ) {
+    let Report {
+        notify,
+        failures,
+        on_failure,
+    } = report;
     let entry = |obj: DynamicObject| -> Option<Entry> {
         let name = (
             obj.metadata.namespace.clone().unwrap_or_default(),
@@ -278,18 +399,26 @@ async fn run_watch(
     };
     let mut listing: Option<Objects> = None;
     let mut listed_once = false;
+    // Failing since the last event: later failures are the same outage.
+    let mut failing = false;
     let mut events = watcher(api, config).default_backoff().boxed();
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
             Err(e) => {
                 warn!(kind = %label, error = %e, "watch failed; retrying");
+                failures.fetch_add(1, Ordering::Relaxed);
                 if !listed_once {
                     let _ = kind.state.send_replace(Err(e.to_string()));
                 }
+                if !failing && let Some(hook) = &on_failure {
+                    hook();
+                }
+                failing = true;
                 continue;
             }
         };
+        failing = false;
         let mut touched: HashSet<String> = HashSet::new();
         match event {
             watcher::Event::Init => listing = Some(Objects::default()),

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::{Application, ApplicationSource};
@@ -15,6 +16,7 @@ use sync::ResourceKey;
 use tracing::debug;
 
 use crate::app_of_apps;
+use crate::clusters::{self, Cluster};
 use crate::status::Condition;
 use crate::{Context, Trigger};
 
@@ -51,6 +53,8 @@ pub struct Comparison {
     /// Per-resource comparison errors (the server rejected a dry run).
     pub errors: Vec<Condition>,
     pub health: AggregateHealth,
+    /// The destination cluster compared with (and synced to).
+    pub cluster: Arc<Cluster>,
 }
 
 impl Comparison {
@@ -92,7 +96,7 @@ pub async fn resolve_for(
         // A push already forgot the repository's older resolutions: the
         // ones left were made after it and are shared.
         (None, Some(Trigger::Push)) => REVISION_TTL,
-        (None, Some(Trigger::Resources | Trigger::Project)) => Duration::MAX,
+        (None, Some(Trigger::Resources | Trigger::Project | Trigger::Cluster)) => Duration::MAX,
         (None, None) => REVISION_TTL,
     };
     resolve_at_most(ctx, source, max_age).await
@@ -129,8 +133,9 @@ async fn resolve_at_most(
 }
 
 /// Checks out and renders the source at `revision` (from [`resolve`]), then
-/// compares. `Err` is a condition for the user (Git, rendering, spec or
-/// discovery errors).
+/// compares with the destination cluster. `Err` is a condition for the
+/// user (Git, rendering, spec, destination or discovery errors, or a
+/// cluster that does not answer).
 pub async fn compare(
     ctx: &Context,
     app: &Application,
@@ -144,6 +149,11 @@ pub async fn compare(
             app.spec.project, ctx.config.controller_namespace
         )));
     }
+    let cluster = ctx.clusters.for_app(app).await?;
+    ctx.clusters
+        .reachable(&cluster)
+        .await
+        .map_err(Condition::comparison)?;
     let url = &source.repo_url;
     // A commit's manifests do not change: render once per commit and spec.
     let spec = serde_json::to_value(source)
@@ -203,7 +213,10 @@ pub async fn compare(
     let mut desired = Vec::with_capacity(rendered.len());
     let mut hooks = Vec::new();
     for mut obj in rendered.iter().cloned() {
-        let (_, namespaced) = ctx.resource(&obj).await.map_err(Condition::comparison)?;
+        let (_, namespaced) = cluster
+            .resource(&obj)
+            .await
+            .map_err(Condition::comparison)?;
         if namespaced
             && !dest_ns.is_empty()
             && obj["metadata"]
@@ -214,7 +227,19 @@ pub async fn compare(
             obj["metadata"]["namespace"] = Value::String(dest_ns.clone());
         }
         // After the namespace: an annotation's tracking id names it.
-        ctx.live.tracking().track(&mut obj, &instance);
+        ctx.clusters.tracking().track(&mut obj, &instance);
+        if let Err(e) = clusters::permits(
+            &cluster.spec,
+            obj["metadata"]
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|_| namespaced),
+            &ResourceKey::of(&obj)
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
+        ) {
+            return Err(Condition::comparison(e));
+        }
         // Hooks carry the tracking mark too (so they are found again), but
         // are created per sync and left out of the comparison, as in Argo CD.
         if sync::hook::is_hook(&obj) {
@@ -235,7 +260,7 @@ pub async fn compare(
             display_path(source)
         )));
     }
-    let mut live = managed_live(ctx, app, &instance, &desired).await?;
+    let mut live = managed_live(&cluster, app, &instance, &desired).await?;
     live.retain(|o| !sync::hook::is_hook(o));
     let mut live_by_key: HashMap<ResourceKey, Value> = live
         .iter()
@@ -258,7 +283,7 @@ pub async fn compare(
             .and_then(|(f, synced)| (*f == fingerprint).then_some(*synced));
         let synced = match known {
             Some(synced) => synced,
-            None => match compare_one(ctx, obj, live.as_ref(), &rules).await {
+            None => match compare_one(&cluster, obj, live.as_ref(), &rules).await {
                 Ok((synced, cache_was_current)) => {
                     // A verdict on a fresher object than the cache's is not
                     // a verdict on the cached one.
@@ -319,6 +344,7 @@ pub async fn compare(
         items,
         errors,
         health,
+        cluster,
     })
 }
 
@@ -327,7 +353,7 @@ pub async fn compare(
 /// version), compare once more against a fresh read. Returns whether the
 /// object is in sync and whether the cached live object was current.
 async fn compare_one(
-    ctx: &Context,
+    cluster: &Cluster,
     desired: &Value,
     live: Option<&Value>,
     rules: &diff::IgnoreRules,
@@ -337,10 +363,10 @@ async fn compare_one(
     let Some(live) = live else {
         return Ok((false, true));
     };
-    let predicted = diff::predict(&ctx.client, desired).await?;
+    let predicted = diff::predict(&cluster.client, desired).await?;
     if !diff::compare::same_revision(&predicted, live) {
-        let fresh = diff::fetch_live(&ctx.client, desired).await?;
-        let predicted = diff::predict(&ctx.client, desired).await?;
+        let fresh = diff::fetch_live(&cluster.client, desired).await?;
+        let predicted = diff::predict(&cluster.client, desired).await?;
         let synced = diff::diff(&predicted, fresh.as_ref().unwrap_or(&Value::Null), rules).synced;
         return Ok((synced, false));
     }
@@ -369,6 +395,7 @@ fn ignore_rules(app: &Application) -> Result<diff::IgnoreRules, Condition> {
 /// lose their verdict and are compared anew; pruned ones leave the cache.
 pub async fn record_sync(
     ctx: &Context,
+    cluster: &Cluster,
     app: &Application,
     plan: &sync::plan::Plan,
     result: &sync::apply::SyncResult,
@@ -386,15 +413,16 @@ pub async fn record_sync(
         let key = (instance.clone(), outcome.key.clone());
         match (&outcome.action, outcome.status, &outcome.live) {
             (sync::plan::Action::Apply, sync::apply::Status::Synced, Some(live)) => {
-                ctx.live.observe(&gvk, live).await;
+                cluster.live.observe(&gvk, live).await;
                 let fingerprint = fingerprint(&task.object, Some(live), &rules_key);
                 crate::lock(&ctx.verdicts).insert(key, (fingerprint, true));
             }
             (sync::plan::Action::Prune, sync::apply::Status::Pruned, live) => {
                 match live {
-                    Some(live) => ctx.live.observe(&gvk, live).await,
+                    Some(live) => cluster.live.observe(&gvk, live).await,
                     None => {
-                        ctx.live
+                        cluster
+                            .live
                             .forget(&gvk, &outcome.key.namespace, &outcome.key.name)
                             .await
                     }
@@ -440,7 +468,7 @@ fn fingerprint(desired: &Value, live: Option<&Value>, rules: &str) -> u64 {
 /// kind it renders now or recorded in `status.resources` (so removed kinds
 /// are still found for pruning), in the namespaces it deploys to.
 async fn managed_live(
-    ctx: &Context,
+    cluster: &Cluster,
     app: &Application,
     instance: &str,
     desired: &[Value],
@@ -480,13 +508,14 @@ async fn managed_live(
     let mut live = Vec::new();
     for (group, version, kind) in kinds {
         let gvk = GroupVersionKind::gvk(&group, &version, &kind);
-        let Ok((ar, _)) = ctx.resource_of(&gvk).await else {
+        let Ok((ar, scope)) = cluster.resource_of(&gvk).await else {
             // A kind that no longer exists has no live objects.
             continue;
         };
-        let objects = ctx
+        let namespaced = scope == kube::discovery::Scope::Namespaced;
+        let objects = cluster
             .live
-            .managed(&gvk, &ar, instance, &namespaces)
+            .managed(&gvk, &ar, namespaced, instance, &namespaces)
             .await
             .map_err(Condition::comparison)?;
         live.extend(objects.iter().map(|o| (**o).clone()));

@@ -207,18 +207,34 @@ async fn managed(
         .collect();
     namespaces.extend(app.spec.destination.namespace.clone());
     let instance = ctx.instance(app);
+    let cluster = ctx
+        .clusters
+        .for_app(app)
+        .await
+        .map_err(|condition| condition.message)?;
+    ctx.clusters.reachable(&cluster).await?;
     let mut live = Vec::new();
     for (group, version, kind) in kinds {
         let gvk = GroupVersionKind::gvk(&group, &version, &kind);
-        let Ok((ar, _)) = ctx.resource_of(&gvk).await else {
+        let Ok((ar, scope)) = cluster.resource_of(&gvk).await else {
             // A kind the server no longer serves has no objects left.
             continue;
         };
-        for obj in ctx.live.managed(&gvk, &ar, &instance, &namespaces).await? {
+        for obj in cluster
+            .live
+            .managed(
+                &gvk,
+                &ar,
+                scope == kube::discovery::Scope::Namespaced,
+                &instance,
+                &namespaces,
+            )
+            .await?
+        {
             let mut value = (*obj).clone();
             let api = match value["metadata"]["namespace"].as_str() {
-                Some(ns) if !ns.is_empty() => Api::namespaced_with(ctx.client.clone(), ns, &ar),
-                _ => Api::all_with(ctx.client.clone(), &ar),
+                Some(ns) if !ns.is_empty() => Api::namespaced_with(cluster.client.clone(), ns, &ar),
+                _ => Api::all_with(cluster.client.clone(), &ar),
             };
             value["apiVersion"] = Value::String(ar.api_version.clone());
             value["kind"] = Value::String(ar.kind.clone());

@@ -219,9 +219,10 @@ async fn apply(
         poll: WAIT_POLL,
     };
     let progress = phases::Progress { ctx, app, state };
-    let phased = phases::run(&ctx.client, &plan, dry_run, &health, waits, &progress).await;
+    let cluster = &comparison.cluster;
+    let phased = phases::run(&cluster.client, &plan, dry_run, &health, waits, &progress).await;
     if !dry_run {
-        compare::record_sync(ctx, app, &plan, &phased.result()).await;
+        compare::record_sync(ctx, cluster, app, &plan, &phased.result()).await;
     }
     let not_in_git = |key: &ResourceKey| {
         comparison

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::{AppProject, Application, Operation};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::{Discovery, Scope, verbs};
@@ -17,46 +18,36 @@ use serde_json::{Value, json};
 use tracing::{debug, warn};
 
 use crate::Context;
+use crate::clusters;
 use crate::compare::Comparison;
 use crate::status::Condition;
-
-/// The in-cluster destination's server URL and name.
-pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
-pub const IN_CLUSTER_NAME: &str = "in-cluster";
 
 /// How long after a window opens or closes the held sync looks again, so
 /// that the new state is the one seen.
 const AFTER_WINDOW_CHANGE: Duration = Duration::from_secs(1);
 
-/// The Application's destination as the project rules see it: server and
-/// name both known. Only the in-cluster destination resolves today; the
-/// other cluster's server or name is kept as given (its cluster Secret, and
-/// so its `project`, is not looked up).
-pub fn resolved_destination(app: &Application) -> policy::Destination {
+/// The Application's destination as the project rules see it: the server
+/// and name of the cluster it resolves to among the cluster Secrets (so a
+/// destination given by name is checked by its server too), and the
+/// cluster's `project` (for `permitOnlyProjectScopedClusters`). A
+/// destination that does not resolve is kept as given; the comparison
+/// reports why it does not.
+pub fn resolved_destination(app: &Application, secrets: &[Secret]) -> policy::Destination {
     let dest = &app.spec.destination;
-    let server = dest.server.clone().filter(|s| !s.is_empty());
-    let name = dest.name.clone().filter(|s| !s.is_empty());
-    let (server, name) = match (server, name) {
-        (Some(server), _) => {
-            let in_cluster = server.trim_end_matches('/') == IN_CLUSTER_SERVER;
-            let name = if in_cluster { IN_CLUSTER_NAME } else { "" };
-            (server, name.to_string())
-        }
-        (None, Some(name)) => {
-            let server = if name == IN_CLUSTER_NAME {
-                IN_CLUSTER_SERVER
-            } else {
-                ""
-            };
-            (server.to_string(), name)
-        }
-        (None, None) => (String::new(), String::new()),
-    };
-    policy::Destination {
-        server,
-        name,
-        namespace: dest.namespace.clone().unwrap_or_default(),
-        cluster_project: None,
+    let namespace = dest.namespace.clone().unwrap_or_default();
+    match clusters::resolve(dest, secrets) {
+        Ok(spec) => policy::Destination {
+            server: spec.server,
+            name: spec.name,
+            namespace,
+            cluster_project: spec.project,
+        },
+        Err(_) => policy::Destination {
+            server: dest.server.clone().unwrap_or_default(),
+            name: dest.name.clone().unwrap_or_default(),
+            namespace,
+            cluster_project: None,
+        },
     }
 }
 
@@ -82,7 +73,7 @@ impl Governance {
                 windows: Ok(no_windows()),
             };
         };
-        let dest = resolved_destination(app);
+        let dest = resolved_destination(app, &ctx.clusters.secrets());
         let sources = app.spec.effective_sources();
         let urls: Vec<&str> = sources.iter().map(|s| s.repo_url.as_str()).collect();
         let spec_error = policy::check_application(
@@ -205,12 +196,12 @@ pub async fn check_resources(
     let Some(project) = ctx.settings.project(&app.spec.project) else {
         return Ok(());
     };
-    let dest = resolved_destination(app);
+    let dest = resolved_destination(app, &ctx.clusters.secrets());
     for item in &comparison.items {
         let Some(obj) = item.desired.as_ref().or(item.live.as_ref()) else {
             continue;
         };
-        let (_, namespaced) = ctx.resource(obj).await?;
+        let (_, namespaced) = comparison.cluster.resource(obj).await?;
         let namespace = namespaced.then(|| {
             obj["metadata"]
                 .get("namespace")
@@ -235,7 +226,11 @@ pub async fn check_resources(
 /// a kind that cannot be listed is skipped. It is computed on every
 /// reconcile: the Application in hand may predate the controller's own last
 /// status write, so carrying the last count over could lose it.
-pub async fn orphan_warning(ctx: &Context, app: &Application) -> Option<Condition> {
+pub async fn orphan_warning(
+    ctx: &Context,
+    app: &Application,
+    cluster: &clusters::Cluster,
+) -> Option<Condition> {
     let project = ctx.settings.project(&app.spec.project)?;
     if !policy::orphans::warns(&project) {
         return None;
@@ -246,21 +241,21 @@ pub async fn orphan_warning(ctx: &Context, app: &Application) -> Option<Conditio
         .namespace
         .clone()
         .filter(|n| !n.is_empty())?;
-    let discovery = match Discovery::new(ctx.client.clone()).run().await {
+    let discovery = match Discovery::new(cluster.client.clone()).run().await {
         Ok(d) => d,
         Err(e) => {
             warn!(error = %e, "discovery for orphaned resources failed");
             return None;
         }
     };
-    let tracking = ctx.live.tracking();
+    let tracking = ctx.clusters.tracking();
     let mut objects = Vec::new();
     for group in discovery.groups() {
         for (ar, caps) in group.recommended_resources() {
             if caps.scope != Scope::Namespaced || !caps.supports_operation(verbs::LIST) {
                 continue;
             }
-            let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &namespace, &ar);
+            let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &namespace, &ar);
             let list = match api.list_metadata(&ListParams::default()).await {
                 Ok(list) => list,
                 Err(e) => {
@@ -314,22 +309,46 @@ mod tests {
         .expect("a valid Application")
     }
 
+    fn cluster_secret(name: &str, server: &str, project: &str) -> Secret {
+        use base64::Engine as _;
+        let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": name, "namespace": "argocd",
+                "labels": {"argocd.argoproj.io/secret-type": "cluster"}
+            },
+            "data": {"name": b64(name), "server": b64(server), "project": b64(project),
+                     "config": b64("{}")}
+        }))
+        .expect("a valid Secret")
+    }
+
     #[test]
-    fn the_in_cluster_destination_resolves_by_server_or_name() {
-        let d = resolved_destination(&app(
-            json!({"server": "https://kubernetes.default.svc/", "namespace": "shop"}),
-        ));
+    fn destinations_resolve_through_the_cluster_secrets() {
+        let d = resolved_destination(
+            &app(json!({"server": "https://kubernetes.default.svc/", "namespace": "shop"})),
+            &[],
+        );
         assert_eq!(
             (d.server.as_str(), d.name.as_str(), d.namespace.as_str()),
-            ("https://kubernetes.default.svc/", "in-cluster", "shop")
+            (clusters::IN_CLUSTER_SERVER, "in-cluster", "shop")
         );
-        let d = resolved_destination(&app(json!({"name": "in-cluster"})));
+        let d = resolved_destination(&app(json!({"name": "in-cluster"})), &[]);
         assert_eq!(
             (d.server.as_str(), d.name.as_str()),
-            (IN_CLUSTER_SERVER, "in-cluster")
+            (clusters::IN_CLUSTER_SERVER, "in-cluster")
         );
-        let d = resolved_destination(&app(json!({"name": "prod"})));
-        assert_eq!((d.server.as_str(), d.name.as_str()), ("", "prod"));
+        // By name: checked by the server it stands for too, with the
+        // cluster's project.
+        let secrets = [cluster_secret("prod", "https://prod.example:6443", "team-a")];
+        let d = resolved_destination(&app(json!({"name": "prod"})), &secrets);
+        assert_eq!(
+            (d.server.as_str(), d.name.as_str(), d.cluster_project.as_deref()),
+            ("https://prod.example:6443", "prod", Some("team-a"))
+        );
+        // Unknown: kept as given (the comparison says why it is unknown).
+        let d = resolved_destination(&app(json!({"name": "staging"})), &secrets);
+        assert_eq!((d.server.as_str(), d.name.as_str()), ("", "staging"));
     }
 
     fn governance(windows: Result<Verdict, String>) -> Governance {

@@ -14,14 +14,18 @@
 //! Settings (repository credentials, `argocd-cm`) are watched too
 //! ([`settings`]).
 //!
+//! Applications deploy to the controller's own cluster or to clusters
+//! declared in cluster Secrets ([`clusters`]); each destination has its
+//! own client, discovery and live-object cache.
+//!
 //! A sync runs its plan's phases and waves one step at a time, with hooks,
 //! waiting inside the attempt for each step ([`phases`]).
 //!
-//! What it is not (yet): a multi-cluster controller (only the in-cluster
-//! destination), or a multi-source or Helm renderer.
+//! What it is not (yet): a multi-source or Helm renderer.
 
 pub mod app_of_apps;
 pub mod cache;
+pub mod clusters;
 pub mod compare;
 pub mod delete;
 pub mod execute;
@@ -45,12 +49,9 @@ use api::Application;
 use futures::StreamExt;
 use kube::Client;
 use kube::api::Api;
-use kube::core::GroupVersionKind;
-use kube::discovery::{ApiResource, Scope};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -128,6 +129,8 @@ pub enum Trigger {
     Push,
     /// An AppProject changed.
     Project,
+    /// Its destination cluster changed: its Secret, or it answers again.
+    Cluster,
 }
 
 /// The controller's errors: those that stop it from starting, and those a
@@ -167,14 +170,13 @@ pub struct Context {
     last: Mutex<HashMap<(String, String), (String, Instant)>>,
     /// Per Application: consecutive failed reconciles, for the backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
-    /// Discovery results by group/version/kind.
-    kinds: Mutex<HashMap<GroupVersionKind, (ApiResource, Scope)>>,
     /// Rendered manifests by repository, commit and source spec.
     pub rendered: render_cache::RenderCache,
     /// Watched settings (credentials, `argocd-cm`).
     pub settings: settings::Settings,
-    /// The managed live objects.
-    pub live: cache::LiveCache,
+    /// The destination clusters, each with its client, discovery and
+    /// cache of managed live objects.
+    pub clusters: clusters::Clusters,
     /// Reconciles requested before their time, and why.
     triggers: Arc<Mutex<HashMap<(String, String), Trigger>>>,
     /// Where requested reconciles go: one channel per running
@@ -265,15 +267,41 @@ impl Context {
                 }
             })
         };
+        let cluster_changed: clusters::Changed = {
+            let (triggers, wake, apps) = (triggers.clone(), wake.clone(), apps.clone());
+            Arc::new(move |cluster: Option<&clusters::ClusterSpec>| {
+                // A cluster Secret changed (rare: every Application looks
+                // again), or one cluster answers again (its Applications).
+                for app in apps.get().into_iter().flatten().flat_map(|s| s.state()) {
+                    if cluster.is_some_and(|c| !clusters::deploys_to(&app.spec.destination, c)) {
+                        continue;
+                    }
+                    if let (Some(ns), Some(name)) = (&app.metadata.namespace, &app.metadata.name) {
+                        request(
+                            &triggers,
+                            &wake,
+                            (ns.clone(), name.clone()),
+                            Trigger::Cluster,
+                        );
+                    }
+                }
+            })
+        };
+        let clusters = clusters::Clusters::start(
+            client.clone(),
+            &config.controller_namespace,
+            tracking,
+            notify,
+            cluster_changed,
+        );
         Ok(Self {
             recorder: Recorder::new(client.clone(), reporter),
-            live: cache::LiveCache::new(client.clone(), tracking, notify),
+            clusters,
             client,
             source,
             config,
             last: Mutex::default(),
             failures: Mutex::default(),
-            kinds: Mutex::default(),
             rendered: render_cache::RenderCache::new(RENDER_CACHE_ENTRIES),
             settings,
             triggers,
@@ -300,7 +328,7 @@ impl Context {
         let target = ObjectRef::new(name).within(namespace);
         let app = self.apps.get()?.iter().find_map(|s| s.get(&target))?;
         let obj = serde_json::to_value(app.as_ref()).ok()?;
-        let instance = self.live.tracking().instance_of(&obj)?;
+        let instance = self.clusters.tracking().instance_of(&obj)?;
         Some(tracking::application_of(
             &instance,
             &self.config.controller_namespace,
@@ -342,33 +370,6 @@ impl Context {
     /// next reconcile asks Git.
     pub fn forget_revisions(&self, same_repo: impl Fn(&str) -> bool) {
         lock(&self.revisions).retain(|(url, _), _| !same_repo(url));
-    }
-
-    /// The API resource and scope of a kind, through discovery (cached).
-    pub async fn resource_of(
-        &self,
-        gvk: &GroupVersionKind,
-    ) -> Result<(ApiResource, Scope), String> {
-        if let Some(found) = lock(&self.kinds).get(gvk) {
-            return Ok(found.clone());
-        }
-        let (ar, caps) = kube::discovery::pinned_kind(&self.client, gvk)
-            .await
-            .map_err(|e| format!("kind {}/{} {}: {e}", gvk.group, gvk.version, gvk.kind))?;
-        lock(&self.kinds).insert(gvk.clone(), (ar.clone(), caps.scope.clone()));
-        Ok((ar, caps.scope))
-    }
-
-    /// The API resource of an object's kind and whether it is namespaced.
-    pub async fn resource(&self, obj: &Value) -> Result<(ApiResource, bool), String> {
-        let (group, version) = compare::split_api_version(obj);
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let name = obj["metadata"]["name"].as_str().unwrap_or("");
-        let (ar, scope) = self
-            .resource_of(&GroupVersionKind::gvk(&group, &version, kind))
-            .await
-            .map_err(|e| format!("{kind}/{name}: {e}"))?;
-        Ok((ar, scope == Scope::Namespaced))
     }
 
     /// Whether an Application whose spec has `fingerprint` is not due for a
@@ -446,7 +447,7 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
     info!(
         namespaces = ?ctx.config.namespaces,
         interval = ?ctx.config.reconcile_interval,
-        tracking = %ctx.live.tracking(),
+        tracking = %ctx.clusters.tracking(),
         "controller started"
     );
     let mut stores = Vec::new();

@@ -22,7 +22,7 @@ use crate::compare::{self, Comparison};
 use crate::governance::{self, Governance};
 use crate::operation::{self, Step};
 use crate::status::{self, Condition, REFRESH_ANNOTATION};
-use crate::{Context, Error, Trigger, summary};
+use crate::{Context, Error, Trigger, clusters, summary};
 use crate::{delete, execute};
 
 /// Reconciles one Application.
@@ -71,8 +71,10 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
     // but `reconciledAt` writes nothing: a thousand Deployments rolling out
     // would otherwise mean thousands of Application writes (and Argo CD
     // moves `reconciledAt` only on full comparisons too).
-    let quiet = matches!(trigger, Some(Trigger::Resources | Trigger::Project))
-        && !refresh
+    let quiet = matches!(
+        trigger,
+        Some(Trigger::Resources | Trigger::Project | Trigger::Cluster)
+    ) && !refresh
         && only_reconciled_at(&app, &patch);
     if !quiet {
         let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -293,6 +295,17 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
                     revisions: None,
                 }),
             );
+            if condition.message.starts_with(clusters::UNREACHABLE) {
+                // Nothing is known of the live objects either.
+                status.insert(
+                    "health".to_string(),
+                    to_json(&HealthStatus {
+                        status: Some("Unknown".to_string()),
+                        message: None,
+                        last_transition_time: None,
+                    }),
+                );
+            }
             conditions.push(condition);
             return Evaluation {
                 patch: finish(app, status, top, &conditions, None, &now()),
@@ -302,7 +315,7 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
         }
     };
     conditions.extend(comparison.errors.clone());
-    conditions.extend(governance::orphan_warning(ctx, app).await);
+    conditions.extend(governance::orphan_warning(ctx, app, &comparison.cluster).await);
     if synced && let Ok(source) = &source {
         // The status reports the cluster after the sync, compared with the
         // spec's revision (a sync to another revision leaves it OutOfSync).

@@ -227,7 +227,7 @@ where
 }
 
 /// [`reflect`], calling `changed` with the store after every change.
-fn reflect_then<K>(
+pub(crate) fn reflect_then<K>(
     api: Api<K>,
     config: watcher::Config,
     what: &'static str,

@@ -65,30 +65,9 @@ pub fn condition_type(name: &str) -> Option<&'static str> {
 }
 
 /// What the controller supports of an Application's spec, as the one source
-/// it renders, or the condition that says why it cannot.
+/// it renders, or the condition that says why it cannot. (The destination
+/// is checked against the declared clusters, see `clusters::resolve`.)
 pub fn supported_source(app: &Application) -> Result<ApplicationSource, Condition> {
-    let dest = &app.spec.destination;
-    let in_cluster = match (&dest.server, &dest.name) {
-        (Some(server), _) if !server.is_empty() => {
-            server.trim_end_matches('/') == "https://kubernetes.default.svc"
-        }
-        (_, Some(name)) if !name.is_empty() => name == "in-cluster",
-        _ => {
-            return Err(Condition::invalid_spec(
-                "spec.destination: neither server nor name is set",
-            ));
-        }
-    };
-    if !in_cluster {
-        return Err(Condition::invalid_spec(format!(
-            "spec.destination: {} is not the in-cluster destination (https://kubernetes.default.svc or name in-cluster); multi-cluster is not supported yet",
-            dest.server
-                .clone()
-                .filter(|s| !s.is_empty())
-                .or_else(|| dest.name.clone())
-                .unwrap_or_default()
-        )));
-    }
     if app.spec.source_hydrator.is_some() {
         return Err(Condition::invalid_spec(
             "spec.sourceHydrator: the source hydrator is not supported yet",
@@ -295,17 +274,8 @@ mod tests {
     }
 
     #[test]
-    fn only_in_cluster_single_source_is_supported() {
+    fn only_a_single_source_is_supported() {
         assert!(supported_source(&app(base())).is_ok());
-        let mut v = base();
-        v["spec"]["destination"] = json!({"name": "in-cluster", "namespace": "x"});
-        assert!(supported_source(&app(v)).is_ok());
-        let mut v = base();
-        v["spec"]["destination"]["server"] = json!("https://prod.example.com");
-        let err = supported_source(&app(v)).unwrap_err();
-        assert_eq!(err.type_, "InvalidSpecError");
-        assert!(err.message.contains("spec.destination"), "{}", err.message);
-        assert!(err.message.contains("multi-cluster is not supported yet"));
         let mut v = base();
         v["spec"]["sources"] = json!([{"repoURL": "a"}, {"repoURL": "b"}]);
         let err = supported_source(&app(v)).unwrap_err();

@@ -16,30 +16,51 @@ pub const TEST_LABEL: &str = "gyro.dev/test";
 /// `GYRO_TEST_KEEP_NAMESPACES=1` to keep it for a post-mortem).
 pub struct TestNamespace {
     name: String,
+    /// Made in the second test cluster ([`crate::second_cluster`]).
+    second: bool,
 }
 
 impl TestNamespace {
     /// Creates `gyro-test-<prefix>-<unique suffix>`.
     pub async fn create(client: &Client, prefix: &str) -> Result<Self> {
         let name = unique_name(prefix);
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                labels: Some([(TEST_LABEL.to_string(), "true".to_string())].into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .with_context(|| format!("creating test namespace {name}"))?;
-        Ok(Self { name })
+        create(client, &name).await?;
+        Ok(Self {
+            name,
+            second: false,
+        })
+    }
+
+    /// Creates namespace `name` in the second test cluster (`client` is a
+    /// client of it), e.g. one of the same name as a namespace of the
+    /// first, so a test can tell where objects went.
+    pub async fn create_in_second(client: &Client, name: &str) -> Result<Self> {
+        create(client, name).await?;
+        Ok(Self {
+            name: name.to_string(),
+            second: true,
+        })
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+async fn create(client: &Client, name: &str) -> Result<()> {
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some([(TEST_LABEL.to_string(), "true".to_string())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .with_context(|| format!("creating test namespace {name}"))?;
+    Ok(())
 }
 
 impl Drop for TestNamespace {
@@ -52,12 +73,17 @@ impl Drop for TestNamespace {
         // delete from a thread with a runtime and client of its own. Only the
         // DELETE is awaited, not the namespace's finalization.
         let name = std::mem::take(&mut self.name);
+        let second = self.second;
         let deleted = std::thread::spawn(move || -> Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let client = crate::client().await?;
+                let client = if second {
+                    crate::second_cluster()?.client().await?
+                } else {
+                    crate::client().await?
+                };
                 Api::<Namespace>::all(client)
                     .delete(&name, &DeleteParams::background())
                     .await
