@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use api::{AppProject, Application};
 use clap::Args;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
+use kube::api::ListParams;
 use kube::{Api, Client};
 use policy::windows::{self, Target, Window};
 
@@ -169,7 +171,15 @@ pub async fn app(kube: &KubeArgs, args: &AppWindowsArgs) -> Result<ExitCode> {
     let project_ns = args.project_namespace.as_deref().unwrap_or(&args.namespace);
     let project = project(&client, project_ns, &app.spec.project).await?;
     let now = Timestamp::now();
-    let dest = controller::governance::resolved_destination(&app);
+    // The cluster Secrets live beside the projects (the controller's
+    // namespace); a destination by name resolves through them.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), project_ns);
+    let clusters = secrets
+        .list(&ListParams::default().labels("argocd.argoproj.io/secret-type=cluster"))
+        .await
+        .with_context(|| format!("listing the cluster Secrets in {project_ns}"))?
+        .items;
+    let dest = controller::governance::resolved_destination(&app, &clusters);
     let target = Target {
         application: &args.app,
         namespace: &dest.namespace,

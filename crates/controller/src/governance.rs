@@ -255,7 +255,8 @@ pub async fn orphan_warning(
             if caps.scope != Scope::Namespaced || !caps.supports_operation(verbs::LIST) {
                 continue;
             }
-            let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &namespace, &ar);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(cluster.client.clone(), &namespace, &ar);
             let list = match api.list_metadata(&ListParams::default()).await {
                 Ok(list) => list,
                 Err(e) => {
@@ -340,10 +341,18 @@ mod tests {
         );
         // By name: checked by the server it stands for too, with the
         // cluster's project.
-        let secrets = [cluster_secret("prod", "https://prod.example:6443", "team-a")];
+        let secrets = [cluster_secret(
+            "prod",
+            "https://prod.example:6443",
+            "team-a",
+        )];
         let d = resolved_destination(&app(json!({"name": "prod"})), &secrets);
         assert_eq!(
-            (d.server.as_str(), d.name.as_str(), d.cluster_project.as_deref()),
+            (
+                d.server.as_str(),
+                d.name.as_str(),
+                d.cluster_project.as_deref()
+            ),
             ("https://prod.example:6443", "prod", Some("team-a"))
         );
         // Unknown: kept as given (the comparison says why it is unknown).
