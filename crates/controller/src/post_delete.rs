@@ -706,7 +706,7 @@ mod tests {
             name: "notify-x".into(),
             uid: "u".into(),
         };
-        let text = serde_json::to_string(&[r.clone()]).unwrap();
+        let text = serde_json::to_string(std::slice::from_ref(&r)).unwrap();
         let back: Vec<Recorded> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, [r]);
     }
