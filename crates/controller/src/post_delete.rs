@@ -471,40 +471,28 @@ async fn hooks(
     let comparison = crate::compare::compare(ctx, app, &source, &revision)
         .await
         .map_err(|c| c.message)?;
-    let desired: Vec<Value> = comparison
-        .hooks
+    let tasks = tasks(&comparison.hooks).map_err(|e| e.to_string())?;
+    Ok((tasks, comparison.cluster))
+}
+
+/// The ordered PostDelete tasks of rendered objects (namespaced already,
+/// as `compare` leaves them): by wave, kind and name, as a sync orders.
+pub fn tasks(rendered: &[Value]) -> Result<Vec<Task>, sync::plan::PlanError> {
+    let hooks: Vec<Value> = rendered
         .iter()
         .filter(|o| is_post_delete(o))
         .cloned()
         .collect();
-    let namespaced: BTreeSet<(String, String)> = desired
-        .iter()
-        .filter(|o| {
-            o["metadata"]
-                .get("namespace")
-                .and_then(Value::as_str)
-                .is_some()
-        })
-        .map(|o| {
-            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            (s("apiVersion"), s("kind"))
-        })
-        .collect();
-    let cluster_scoped = |api_version: &str, kind: &str| {
-        !namespaced.contains(&(api_version.to_string(), kind.to_string()))
-    };
-    let namespace = app.spec.destination.namespace.clone().unwrap_or_default();
     let plan = sync::plan::build(&sync::plan::Input {
-        desired: &desired,
+        desired: &hooks,
         live: &[],
         in_sync: &|_| true,
         options: &sync::SyncOptions::default(),
         prune: false,
-        namespace: &namespace,
-        cluster_scoped: &cluster_scoped,
-    })
-    .map_err(|e| e.to_string())?;
-    Ok((plan.post_delete, comparison.cluster))
+        namespace: "",
+        cluster_scoped: &|_, _| true,
+    })?;
+    Ok(plan.post_delete)
 }
 
 /// The hook objects this deletion (`uid`) created, read from the API
@@ -565,21 +553,6 @@ mod tests {
                "metadata": {name_field: name, "namespace": "ns", "annotations": annotations}})
     }
 
-    fn tasks(objects: &[Value]) -> Vec<Task> {
-        let desired = objects.to_vec();
-        sync::plan::build(&sync::plan::Input {
-            desired: &desired,
-            live: &[],
-            in_sync: &|_| true,
-            options: &sync::SyncOptions::default(),
-            prune: false,
-            namespace: "ns",
-            cluster_scoped: &|_, _| false,
-        })
-        .unwrap()
-        .post_delete
-    }
-
     fn found(id: &str, name: &str, look: Look) -> Found {
         Found {
             id: id.to_string(),
@@ -628,7 +601,14 @@ mod tests {
             hook("name", "first", "-1", None),
             hook("generateName", "notify-", "0", None),
             hook("name", "cleanup", "0", None),
-        ]);
+            // Not a PostDelete hook, not a hook at all: left out.
+            json!({"apiVersion": "batch/v1", "kind": "Job",
+                   "metadata": {"name": "smoke", "namespace": "ns",
+                                "annotations": {HOOK: "PostSync"}}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "config", "namespace": "ns"}}),
+        ])
+        .unwrap();
         let ids: Vec<String> = t.iter().map(hook_id).collect();
         assert_eq!(
             ids,
@@ -661,7 +641,7 @@ mod tests {
 
     #[test]
     fn a_failed_hook_is_named() {
-        let t = tasks(&[hook("generateName", "notify-", "0", None)]);
+        let t = tasks(&[hook("generateName", "notify-", "0", None)]).unwrap();
         let failed = found(
             "Job.batch/ns/notify-",
             "notify-abcde",

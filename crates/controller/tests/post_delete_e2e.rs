@@ -119,7 +119,11 @@ async fn count_created(jobs: &Api<Job>) -> Result<Arc<Mutex<HashMap<String, usiz
         while let Ok(Some(event)) = events.try_next().await {
             if let WatchEvent::Added(job) = event {
                 let name = job.metadata.name.unwrap_or_default();
-                *counts.lock().unwrap().entry(name).or_insert(0) += 1;
+                *counts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(name)
+                    .or_insert(0) += 1;
             }
         }
     });
@@ -171,7 +175,7 @@ async fn post_delete_hooks_run_once_after_the_resources_are_deleted() -> Result<
     );
     // Each hook was created once, the generateName one included, though
     // many reconciles looked at the deletion while they ran.
-    let created = created.lock().unwrap().clone();
+    let created = created.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut kinds: Vec<String> = created
         .keys()
         .map(|n| {
