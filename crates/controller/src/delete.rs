@@ -4,6 +4,7 @@
 //! the Application's managed resources are deleted, the finalizer is
 //! removed only once none is left, and a failure is a `DeletionError`
 //! condition retried later. Without either finalizer nothing is deleted.
+//! Then the PostDelete hooks run ([`crate::post_delete`]).
 //!
 //! The managed resources are the live objects carrying the Application's
 //! tracking mark (label or annotation, see `tracking`), of a kind and in a
@@ -88,16 +89,15 @@ fn is_itself(app: &Application, obj: &Value) -> bool {
         && obj["metadata"]["namespace"].as_str() == app.metadata.namespace.as_deref()
 }
 
-/// One reconcile of an Application with a `deletionTimestamp`: deletes
-/// its managed resources, waits for them to be gone, then removes the
-/// finalizer.
+/// One reconcile of an Application with a `deletionTimestamp`: with a
+/// resources finalizer, deletes its managed resources, waits for them to
+/// be gone, then removes that finalizer; after it (or without one), the
+/// PostDelete hooks and their finalizers ([`crate::post_delete`]).
 pub async fn finalize(app: &Application, ctx: &Context) -> Result<Action, Error> {
     let Some((finalizer, propagation)) = cascade(app) else {
-        // Another finalizer holds the Application; it is not ours to act on.
-        return Ok(Action::await_change());
+        return crate::post_delete::finalize(app, ctx).await;
     };
     let name = app.metadata.name.clone().unwrap_or_default();
-    let namespace = app.metadata.namespace.clone().unwrap_or_default();
     let remaining = match delete_managed(app, ctx, propagation).await {
         Ok(n) => n,
         Err(message) => {
@@ -110,6 +110,22 @@ pub async fn finalize(app: &Application, ctx: &Context) -> Result<Action, Error>
         info!(app = %name, remaining, "waiting for the application's resources to be deleted");
         return Ok(Action::requeue(POLL));
     }
+    info!(app = %name, "resources deleted");
+    remove_finalizer(app, ctx, finalizer, json!({})).await
+}
+
+/// Removes `finalizer` from the Application (the others stay), setting
+/// `annotations` in the same patch. The resourceVersion makes the patch
+/// fail if another writer changed the Application meanwhile; the next
+/// reconcile tries again.
+pub(crate) async fn remove_finalizer(
+    app: &Application,
+    ctx: &Context,
+    finalizer: &str,
+    annotations: Value,
+) -> Result<Action, Error> {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let namespace = app.metadata.namespace.clone().unwrap_or_default();
     let finalizers: Vec<&String> = app
         .metadata
         .finalizers
@@ -117,10 +133,9 @@ pub async fn finalize(app: &Application, ctx: &Context) -> Result<Action, Error>
         .flatten()
         .filter(|f| f.as_str() != finalizer)
         .collect();
-    // The resourceVersion makes the patch fail if another writer changed
-    // the finalizers meanwhile; the next reconcile tries again.
     let patch = json!({"metadata": {
         "finalizers": finalizers,
+        "annotations": annotations,
         "resourceVersion": app.metadata.resource_version,
     }});
     let apps: Api<Application> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -129,10 +144,11 @@ pub async fn finalize(app: &Application, ctx: &Context) -> Result<Action, Error>
         .await
     {
         Ok(_) => {
-            info!(app = %name, "resources deleted, finalizer removed");
+            info!(app = %name, finalizer, "finalizer removed");
             Ok(Action::await_change())
         }
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(Action::await_change()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(Action::requeue(POLL)),
         Err(source) => Err(Error::WriteStatus {
             namespace,
             name,
@@ -246,7 +262,11 @@ async fn managed(
 
 /// Records a failed deletion as a `DeletionError` condition (the other
 /// conditions stay).
-async fn set_deletion_error(app: &Application, ctx: &Context, message: &str) -> Result<(), Error> {
+pub(crate) async fn set_deletion_error(
+    app: &Application,
+    ctx: &Context,
+    message: &str,
+) -> Result<(), Error> {
     let name = app.metadata.name.clone().unwrap_or_default();
     let namespace = app.metadata.namespace.clone().unwrap_or_default();
     let mut current: Vec<Condition> = app

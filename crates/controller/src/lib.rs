@@ -32,6 +32,7 @@ pub mod execute;
 pub mod governance;
 pub mod operation;
 pub mod phases;
+pub mod post_delete;
 pub mod push;
 pub mod reconcile;
 pub mod render_cache;

@@ -378,7 +378,7 @@ async fn run_step(
 
 /// What one look at a waited-for object says.
 #[derive(Debug, PartialEq)]
-enum Look {
+pub enum Look {
     Wait(String),
     Done(String),
     Failed(String),
@@ -397,7 +397,7 @@ async fn look(objects: &mut Objects, w: &Waiting, health: &CustomHealthChecks) -
 /// `Succeeded`) or no health at all is success; Degraded (a Job or Pod
 /// `Failed`), Unknown or gone is failure. Resources: Healthy or no health
 /// is done; Degraded fails; anything else is waited for.
-fn verdict(live: Option<&Value>, hook: bool, health: &CustomHealthChecks) -> Look {
+pub fn verdict(live: Option<&Value>, hook: bool, health: &CustomHealthChecks) -> Look {
     let Some(live) = live else {
         return if hook {
             Look::Failed("the hook object is gone".to_string())

@@ -23,7 +23,7 @@ use crate::governance::{self, Governance};
 use crate::operation::{self, Step};
 use crate::status::{self, Condition, REFRESH_ANNOTATION};
 use crate::{Context, Error, Trigger, clusters, summary};
-use crate::{delete, execute};
+use crate::{delete, execute, post_delete};
 
 /// Reconciles one Application.
 pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -53,6 +53,9 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::requeue(wait));
     }
     let evaluation = evaluate(&app, &ctx, trigger).await;
+    if let Some(has_hooks) = evaluation.post_delete_hooks {
+        post_delete::keep_finalizers(&app, &ctx, has_hooks).await;
+    }
     let mut patch = evaluation.patch;
     // The Application as this reconcile leaves it: its own write of
     // `operation` (cleared, or an automated one waiting for a retry) must
@@ -134,6 +137,8 @@ struct Evaluation {
     retry_in: Option<Duration>,
     /// What this reconcile writes to `operation`, if anything.
     operation: Option<Option<api::Operation>>,
+    /// Whether Git has PostDelete hooks (`None`: the comparison failed).
+    post_delete_hooks: Option<bool>,
 }
 
 /// Compares, runs the operation (requested, being retried, or automated),
@@ -311,6 +316,7 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
                 patch: finish(app, status, top, &conditions, None, &now()),
                 retry_in,
                 operation: written_op,
+                post_delete_hooks: None,
             };
         }
     };
@@ -367,6 +373,7 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
         patch: finish(app, status, top, &conditions, Some(&comparison), &now()),
         retry_in,
         operation: written_op,
+        post_delete_hooks: Some(comparison.hooks.iter().any(post_delete::is_post_delete)),
     }
 }
 

@@ -114,7 +114,8 @@ pub struct Plan {
     pub tasks: Vec<Task>,
     /// The SyncFail hooks, run in this order when the sync fails.
     pub sync_fail: Vec<Task>,
-    /// The PostDelete hooks (listed; run when the Application is deleted).
+    /// The PostDelete hooks, run when the Application is deleted (by the
+    /// controller's `post_delete` module, not by a sync).
     pub post_delete: Vec<Task>,
 }
 
