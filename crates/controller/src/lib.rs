@@ -18,6 +18,7 @@
 //! destination), a multi-source or Helm renderer, or a runner of hooks and
 //! waves.
 
+pub mod appset;
 pub mod cache;
 pub mod compare;
 pub mod delete;
@@ -434,6 +435,10 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
                 }
             })
     });
-    futures::future::join_all(controllers).await;
+    futures::future::join(
+        futures::future::join_all(controllers),
+        appset::run(ctx.clone()),
+    )
+    .await;
     Ok(())
 }
