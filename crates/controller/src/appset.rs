@@ -11,11 +11,13 @@
 //! to one wakes the set (which puts it back), and deleting the set deletes
 //! them (Kubernetes' garbage collector).
 //!
-//! Sets are looked at again every `reconcile_interval` (and sooner when a
-//! git generator asks with `requeueAfterSeconds`).
+//! Sets are looked at again every `reconcile_interval` (sooner when a
+//! git generator asks with `requeueAfterSeconds`), and at once when the
+//! Git webhook reports a push to a repository one of their git generators
+//! reads ([`on_push`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api::{
@@ -29,8 +31,10 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::Context;
@@ -58,6 +62,63 @@ pub enum Error {
     },
 }
 
+/// The running ApplicationSet controllers, for the push path: the sets
+/// each one watches and where it takes reconcile requests.
+#[derive(Default)]
+pub struct Wakers(Mutex<Vec<Waker>>);
+
+type Waker = (
+    Store<ApplicationSet>,
+    mpsc::UnboundedSender<ObjectRef<ApplicationSet>>,
+);
+
+/// Wakes every ApplicationSet with a git generator (at any depth) on the
+/// pushed repository and revision. (The push path has already made the
+/// controller forget the repository's resolved revisions.)
+pub fn on_push(ctx: &Context, push: &webhook::Push) {
+    let wakers = crate::lock(&ctx.appsets.0);
+    for (store, sender) in wakers.iter() {
+        for set in store.state() {
+            let spec = serde_json::to_value(&set.spec).unwrap_or(Value::Null);
+            if git_sources(&spec)
+                .iter()
+                .any(|(repo, revision)| push.touches(repo, revision))
+            {
+                debug!(applicationset = ?set.metadata.name, "push concerns an ApplicationSet");
+                let _ = sender.send(ObjectRef::from_obj(&*set));
+            }
+        }
+    }
+}
+
+/// The (repoURL, revision) of every git generator in a set's spec,
+/// nested ones included.
+fn git_sources(spec: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![spec];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(git) = map.get("git")
+                    && let Some(repo) = git.get("repoURL").and_then(Value::as_str)
+                {
+                    let revision = git.get("revision").and_then(Value::as_str).unwrap_or("");
+                    out.push((repo.to_string(), revision.to_string()));
+                }
+                // Templates hold Application sources, not generators.
+                stack.extend(
+                    map.iter()
+                        .filter(|(k, _)| k.as_str() != "template")
+                        .map(|(_, v)| v),
+                );
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Runs the ApplicationSet controller over the namespaces the
 /// Application controller watches, until the watches end.
 pub async fn run(ctx: Arc<Context>) {
@@ -74,8 +135,15 @@ pub async fn run(ctx: Arc<Context>) {
             ),
             None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
         };
-        Controller::new(sets, watcher::Config::default())
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let requests = futures::stream::unfold(receiver, |mut r| async move {
+            r.recv().await.map(|item| (item, r))
+        });
+        let controller = Controller::new(sets, watcher::Config::default());
+        crate::lock(&ctx.appsets.0).push((controller.store(), sender));
+        controller
             .owns(apps, watcher::Config::default())
+            .reconcile_on(requests)
             .run(reconcile, error_policy, ctx.clone())
             .for_each(|result| async move {
                 if let Err(e) = result {
@@ -605,6 +673,26 @@ pub fn resources(apps: &[Application]) -> Vec<ResourceStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_sources_are_found_in_nested_generators_but_not_templates() {
+        let spec = json!({
+            "generators": [
+                {"git": {"repoURL": "https://a", "revision": "main"}},
+                {"matrix": {"generators": [{"list": {}}, {"git": {"repoURL": "https://b"}}]}}
+            ],
+            "template": {"spec": {"source": {"git": {"repoURL": "https://not-a-generator"}}}}
+        });
+        let mut found = git_sources(&spec);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                ("https://a".to_string(), "main".to_string()),
+                ("https://b".to_string(), String::new())
+            ]
+        );
+    }
 
     fn set_with(conditions: Vec<ApplicationSetCondition>) -> ApplicationSet {
         let mut set = ApplicationSet::new("s", Default::default());

@@ -158,6 +158,8 @@ pub struct Context {
     last: Mutex<HashMap<(String, String), (String, Instant)>>,
     /// Per Application: consecutive failed reconciles, for the backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// The running ApplicationSet controllers, woken by pushes.
+    pub appsets: appset::Wakers,
     /// Discovery results by group/version/kind.
     kinds: Mutex<HashMap<GroupVersionKind, (ApiResource, Scope)>>,
     /// Rendered manifests by repository, commit and source spec.
@@ -261,6 +263,7 @@ impl Context {
             last: Mutex::default(),
             failures: Mutex::default(),
             kinds: Mutex::default(),
+            appsets: appset::Wakers::default(),
             rendered: render_cache::RenderCache::new(RENDER_CACHE_ENTRIES),
             settings,
             triggers,

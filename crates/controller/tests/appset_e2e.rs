@@ -80,26 +80,15 @@ async fn wait_owned(
     set: &str,
     want: &[&str],
 ) -> Result<()> {
-    eventually(&format!("{set} to own {want:?}"), async || {
+    let waited = eventually(&format!("{set} to own {want:?}"), async || {
         Ok(owned(apps, sets, set).await? == want)
     })
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}; status: {}", status_of(sets, set)))
-}
-
-fn status_of(sets: &Api<ApplicationSet>, set: &str) -> String {
-    let (sets, set) = (sets.clone(), set.to_string());
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()
-            .and_then(|rt| rt.block_on(sets.get(&set)).ok())
-            .map(|s| serde_json::to_string(&s.status).unwrap_or_default())
-            .unwrap_or_default()
-    })
-    .join()
-    .unwrap_or_default()
+    .await;
+    if let Err(e) = waited {
+        let status = sets.get(set).await.ok().and_then(|s| s.status);
+        anyhow::bail!("{e}; status: {}", serde_json::to_string(&status)?);
+    }
+    Ok(())
 }
 
 /// The set's conditions as type -> (status, message).
@@ -468,5 +457,76 @@ async fn bad_input_is_a_condition_naming_the_field_and_leaves_applications_alone
         Ok(c.get("ErrorOccurred").is_some_and(|(s, _)| s == "False"))
     })
     .await?;
+    stop(&client, &ns, running).await
+}
+
+#[tokio::test]
+async fn a_push_webhook_wakes_the_sets_reading_that_repository() -> Result<()> {
+    let (client, namespace) = test_namespace("appset-push").await?;
+    let ns = namespace.name().to_string();
+    let repo = repo_with_apps("appset-push", &["api"])?;
+    let url = repo.url();
+    logs();
+    let addr = testkit::http::free_port()?;
+    let cache = tempfile::tempdir()?;
+    // No polling: only the push can show the new directory.
+    let config = controller::Config {
+        namespaces: vec![ns.clone()],
+        reconcile_interval: Duration::from_secs(3600),
+        listen: Some(addr),
+        ..controller::Config::new(cache.path(), &ns)
+    };
+    let running = tokio::spawn(controller::run(client.clone(), config));
+    let sets: Api<ApplicationSet> = Api::namespaced(client.clone(), &ns);
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    // The Applications deploy from another repository, so the push wakes
+    // only the set, not them (whose status writes would wake the set too).
+    let manifests = repo_with_apps("appset-push-manifests", &["api", "web"])?;
+    apply_set(&sets, json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "pushed", "namespace": ns},
+        "spec": {
+            "generators": [{"git": {"repoURL": url, "revision": "main", "directories": [{"path": "apps/*"}]}}],
+            "template": template("{{path.basename}}", &manifests.url(), "{{path}}")
+        }
+    }))
+    .await?;
+    wait_owned(&apps, &sets, "pushed", &["api"]).await?;
+    // Settled: the Application has been compared and the set has seen it.
+    eventually(
+        "the set to report its Application's sync status",
+        async || {
+            let status = sets.get("pushed").await?.status.unwrap_or_default();
+            Ok(status
+                .resources
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.status.is_some()))
+        },
+    )
+    .await?;
+
+    repo.write(
+        "apps/web/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+    )?;
+    let after = repo.commit("web")?;
+    repo.push()?;
+    let body = json!({
+        "ref": "refs/heads/main",
+        "before": "0".repeat(40),
+        "after": after,
+        "repository": {"clone_url": url, "html_url": url, "default_branch": "main"},
+        "commits": [{"id": after, "added": ["apps/web/configmap.yaml"], "removed": [], "modified": []}]
+    })
+    .to_string()
+    .into_bytes();
+    let headers = [
+        ("X-GitHub-Event", "push"),
+        ("Content-Type", "application/json"),
+    ];
+    let accepted = testkit::http::request(addr, "POST", "/api/webhook", &headers, &body).await?;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    wait_owned(&apps, &sets, "pushed", &["api", "web"]).await?;
     stop(&client, &ns, running).await
 }
