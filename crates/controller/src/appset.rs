@@ -282,8 +282,18 @@ async fn apply(
         .iter()
         .filter_map(|a| a.metadata.name.clone())
         .collect();
-    let plan = appset::policy::plan(policy, generated.applications, &owned_names);
+    let mut plan = appset::policy::plan(policy, generated.applications, &owned_names);
     let owner = owner_reference(set);
+    // An Application already as generated is not written again: every
+    // status change of a generated Application wakes its set.
+    let by_name: BTreeMap<&str, &Application> = owned
+        .iter()
+        .filter_map(|a| Some((a.metadata.name.as_deref()?, a)))
+        .collect();
+    plan.update.retain(|app| {
+        let existing = app.metadata.name.as_deref().and_then(|n| by_name.get(n));
+        !existing.is_some_and(|e| up_to_date(e, app))
+    });
     let mut first_error: Option<(&'static str, String)> = None;
     let mut note = |reason: &'static str, message: String| {
         warn!(applicationset = %set_name, %message, "applicationset write failed");
@@ -354,6 +364,31 @@ async fn apply(
         parameter_sets: Some(count),
         error: first_error,
     }
+}
+
+/// Whether `existing` already has everything the set writes in
+/// `desired`: the spec, and the labels, annotations and finalizers (others
+/// may add their own).
+pub fn up_to_date(existing: &Application, desired: &Application) -> bool {
+    let contains = |have: &Option<BTreeMap<String, String>>,
+                    want: &Option<BTreeMap<String, String>>| {
+        want.iter()
+            .flatten()
+            .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v))
+    };
+    let finalizers = existing.metadata.finalizers.clone().unwrap_or_default();
+    existing.spec == desired.spec
+        && contains(&existing.metadata.labels, &desired.metadata.labels)
+        && contains(
+            &existing.metadata.annotations,
+            &desired.metadata.annotations,
+        )
+        && desired
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .all(|f| finalizers.contains(f))
 }
 
 /// Runs the generators, fetching the repository trees they ask for.
@@ -673,6 +708,33 @@ pub fn resources(apps: &[Application]) -> Vec<ResourceStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_application_as_generated_is_up_to_date() {
+        let desired: Application = serde_json::from_value(json!({
+            "metadata": {"name": "a", "labels": {"team": "x"}, "finalizers": [RESOURCES_FINALIZER]},
+            "spec": {"project": "default", "destination": {"server": "https://s"}}
+        }))
+        .unwrap();
+        let mut existing = desired.clone();
+        existing.metadata.labels = Some(
+            [
+                ("team".to_string(), "x".to_string()),
+                ("other".to_string(), "y".to_string()),
+            ]
+            .into(),
+        );
+        existing.status = Some(Default::default());
+        assert!(up_to_date(&existing, &desired));
+        existing.spec.project = "edited".into();
+        assert!(!up_to_date(&existing, &desired));
+        let mut relabelled = desired.clone();
+        relabelled.metadata.labels = Some([("team".to_string(), "z".to_string())].into());
+        assert!(!up_to_date(&relabelled, &desired));
+        let mut unfinalized = desired.clone();
+        unfinalized.metadata.finalizers = None;
+        assert!(!up_to_date(&unfinalized, &desired));
+    }
 
     #[test]
     fn git_sources_are_found_in_nested_generators_but_not_templates() {
