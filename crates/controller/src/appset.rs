@@ -60,6 +60,13 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("removing the finalizer of ApplicationSet {namespace}/{name}: {source}")]
+    RemoveFinalizer {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 /// The running ApplicationSet controllers, for the push path: the sets
@@ -408,9 +415,14 @@ async fn generate(set: &ApplicationSet, ctx: &Context) -> Result<appset::Generat
                 repo,
                 revision,
             }) => {
-                let tree = fetch_tree(ctx, &repo, &revision)
-                    .await
-                    .map_err(|e| format!("ApplicationSet {set_name}: {field}: {e}"))?;
+                let tree = fetch_tree(ctx, &repo, &revision).await.map_err(|e| {
+                    match e.strip_prefix("revision: ") {
+                        Some(rest) => {
+                            format!("ApplicationSet {set_name}: {field}.revision: {rest}")
+                        }
+                        None => format!("ApplicationSet {set_name}: {field}: {e}"),
+                    }
+                })?;
                 inputs.trees.insert((repo, revision), tree);
             }
             Err(e) => return Err(e.to_string()),
@@ -433,9 +445,14 @@ async fn fetch_tree(
         target_revision: Some(revision.to_string()),
         ..Default::default()
     };
-    let sha = crate::compare::resolve(ctx, &source)
-        .await
-        .map_err(|c| c.message)?;
+    // A revision the repository lacks is the set's `revision` field's
+    // fault; name that field, not the Application's.
+    let sha = crate::compare::resolve(ctx, &source).await.map_err(|c| {
+        match c.message.strip_prefix("spec.source.targetRevision: ") {
+            Some(rest) => format!("revision: {rest}"),
+            None => c.message,
+        }
+    })?;
     let worktree = ctx
         .source
         .checkout(repo, &sha)
@@ -559,7 +576,7 @@ async fn finalize(
             &Patch::Merge(json!({"metadata": {"finalizers": kept}})),
         )
         .await
-        .map_err(|source| Error::WriteStatus {
+        .map_err(|source| Error::RemoveFinalizer {
             namespace,
             name,
             source,

@@ -14,6 +14,10 @@
 //! Settings (repository credentials, `argocd-cm`) are watched too
 //! ([`settings`]).
 //!
+//! The same process runs the ApplicationSet controller ([`appset`]), which
+//! turns each `ApplicationSet` into the Applications this controller then
+//! keeps.
+//!
 //! What it is not (yet): a multi-cluster controller (only the in-cluster
 //! destination), a multi-source or Helm renderer, or a runner of hooks and
 //! waves.

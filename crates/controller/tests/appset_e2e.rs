@@ -425,6 +425,24 @@ async fn bad_input_is_a_condition_naming_the_field_and_leaves_applications_alone
     })
     .await?;
 
+    // A git generator on a branch the repository lacks.
+    apply_set(&sets, json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "ghost", "namespace": ns},
+        "spec": {"generators": [{"git": {"repoURL": url, "revision": "no-such-branch", "directories": [{"path": "apps/*"}]}}],
+                 "template": template("ghost-{{path.basename}}", &url, "{{path}}")}
+    }))
+    .await?;
+    eventually("a missing-revision error", async || {
+        let c = conditions(&sets, "ghost").await?;
+        Ok(c.get("ErrorOccurred").is_some_and(|(s, m)| {
+            s == "True"
+                && m.contains("spec.generators[0].git.revision")
+                && m.contains("no-such-branch")
+        }))
+    })
+    .await?;
+
     // The controller keeps running: another set in the namespace works.
     apply_set(
         &sets,
