@@ -71,22 +71,7 @@ pub(super) fn generate(
         metadata.insert("annotations".into(), to_object(&cluster.annotations));
         params.insert("metadata".into(), Value::Object(metadata));
         if let Some(values) = &spec.values {
-            let mut rendered = Map::new();
-            for (k, v) in values {
-                let v = env
-                    .mode
-                    .string(
-                        v,
-                        &if env.mode.go {
-                            params.clone()
-                        } else {
-                            flatten(&params)
-                        },
-                    )
-                    .map_err(|e| invalid(&format!("{field}.values.{k}"), e))?;
-                rendered.insert(k.clone(), v.into());
-            }
-            params.insert("values".into(), Value::Object(rendered));
+            super::add_values(env, values, &mut params, field)?;
         }
         out.push(if env.mode.go {
             params

@@ -103,21 +103,7 @@ pub(super) fn generate(
     }
     if let Some(values) = &spec.values {
         for params in &mut out {
-            let mut rendered = Map::new();
-            for (k, v) in values {
-                let v = env
-                    .mode
-                    .string(v, params)
-                    .map_err(|e| invalid(&format!("{field}.values.{k}"), e))?;
-                rendered.insert(k.clone(), v.into());
-            }
-            if env.mode.go {
-                params.insert("values".into(), Value::Object(rendered));
-            } else {
-                for (k, v) in rendered {
-                    params.insert(format!("values.{k}"), v);
-                }
-            }
+            super::add_values(env, values, params, field)?;
         }
     }
     Ok(out)

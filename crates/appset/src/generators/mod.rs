@@ -162,6 +162,40 @@ pub(crate) fn generate(
     Ok(out)
 }
 
+/// Adds a generator's `values`, each rendered with the parameters of the
+/// set it joins: under `values` with Go templates, as `values.<key>`
+/// otherwise.
+fn add_values(
+    env: &Env,
+    values: &BTreeMap<String, String>,
+    params: &mut Params,
+    field: &str,
+) -> Result<(), GenError> {
+    let data = if env.mode.go {
+        params.clone()
+    } else {
+        flatten(params)
+    };
+    let mut rendered = Map::new();
+    for (k, v) in values {
+        let v = env
+            .mode
+            .string(v, &data)
+            .map_err(|e| invalid(&format!("{field}.values.{k}"), e))?;
+        rendered.insert(k.clone(), Value::String(v));
+    }
+    if env.mode.go {
+        params.insert("values".into(), Value::Object(rendered));
+    } else {
+        params.extend(
+            rendered
+                .into_iter()
+                .map(|(k, v)| (format!("values.{k}"), v)),
+        );
+    }
+    Ok(())
+}
+
 fn with_template(params: Vec<Params>, template: &Option<Value>) -> Vec<Generated> {
     params
         .into_iter()
