@@ -153,8 +153,10 @@ pub async fn run(ctx: Arc<Context>) {
             .reconcile_on(requests)
             .run(reconcile, error_policy, ctx.clone())
             .for_each(|result| async move {
-                if let Err(e) = result {
-                    debug!(error = %e, "applicationset reconcile failed");
+                match result {
+                    // Reconcile errors were logged by `error_policy`.
+                    Err(kube::runtime::controller::Error::ReconcilerFailed(..)) | Ok(_) => {}
+                    Err(e) => warn!(error = %e, "applicationset watch"),
                 }
             })
     });
