@@ -1,4 +1,4 @@
-//! Writes `deploy/crds/application-crd.yaml` and `appproject-crd.yaml` from
+//! Writes `deploy/crds/*-crd.yaml` from
 //! the types in `gyro-api` (`cargo run -p gyro-api --example gen-crds`).
 //! The `crd_files` test fails when the committed files differ from this
 //! output.

@@ -1,5 +1,5 @@
-//! The CustomResourceDefinitions of Argo CD's `Application` and
-//! `AppProject`, generated from this crate's types so that the schema the
+//! The CustomResourceDefinitions of Argo CD's `Application`,
+//! `AppProject` and `ApplicationSet`, generated from this crate's types so that the schema the
 //! API server enforces and the types gyro reads can never disagree.
 //!
 //! `deploy/crds/*.yaml` are this module's output, written by
@@ -22,6 +22,7 @@ use schemars::JsonSchema;
 use serde_json::{Value, json};
 
 use crate::application::ApplicationSpec;
+use crate::applicationset::{ApplicationSetSpec, ApplicationSetStatus};
 use crate::operation::Operation;
 use crate::project::{AppProjectSpec, AppProjectStatus};
 use crate::status::ApplicationStatus;
@@ -43,7 +44,7 @@ pub enum CrdError {
     NotEstablished { name: String, seconds: u64 },
 }
 
-/// Installs (or updates) both CRDs with server-side apply as `manager` and
+/// Installs (or updates) the CRDs with server-side apply as `manager` and
 /// waits until the API server serves them. Idempotent: tests and
 /// installers call it whether or not the CRDs are there.
 pub async fn install(client: &kube::Client, manager: &str) -> Result<(), CrdError> {
@@ -51,7 +52,7 @@ pub async fn install(client: &kube::Client, manager: &str) -> Result<(), CrdErro
     use kube::runtime::wait::{await_condition, conditions};
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [application()?, app_project()?] {
+    for crd in [application()?, app_project()?, application_set()?] {
         let name = crd.metadata.name.clone().unwrap_or_default();
         crds.patch(
             &name,
@@ -123,6 +124,25 @@ pub fn app_project() -> Result<CustomResourceDefinition, CrdError> {
     ))
 }
 
+/// The `applicationsets.argoproj.io` CRD.
+pub fn application_set() -> Result<CustomResourceDefinition, CrdError> {
+    let kind = "ApplicationSet";
+    let schema = root_schema(
+        kind,
+        &[
+            ("spec", schema_of::<ApplicationSetSpec>()),
+            ("status", schema_of::<ApplicationSetStatus>()),
+        ],
+    )?;
+    Ok(definition(
+        kind,
+        "applicationsets",
+        &["appset", "appsets"],
+        schema,
+        Vec::new(),
+    ))
+}
+
 /// A CRD as the YAML document committed under `deploy/crds/`.
 pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdError> {
     let kind = &crd.spec.names.kind;
@@ -143,6 +163,7 @@ pub fn files() -> Result<Vec<(&'static str, String)>, CrdError> {
     Ok(vec![
         ("application-crd.yaml", to_yaml(&application()?)?),
         ("appproject-crd.yaml", to_yaml(&app_project()?)?),
+        ("applicationset-crd.yaml", to_yaml(&application_set()?)?),
     ])
 }
 

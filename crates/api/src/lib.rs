@@ -1,5 +1,5 @@
 //! gyro's Kubernetes API types: Argo CD's `argoproj.io/v1alpha1`
-//! [`Application`] and [`AppProject`], field for field as Argo CD v3
+//! [`Application`], [`AppProject`] and [`ApplicationSet`], field for field as Argo CD v3
 //! defines them, and their CRDs ([`crd`]).
 //!
 //! gyro reads and writes the same objects Argo CD does, so a manifest
@@ -16,6 +16,7 @@
 //! spec (project rules, sync windows, rendering) belongs to other crates.
 
 mod application;
+mod applicationset;
 pub mod crd;
 mod operation;
 mod project;
@@ -27,6 +28,14 @@ pub use application::{
     Application, ApplicationDestination, ApplicationSpec, Backoff, DrySource, HydrateTo, Info,
     ManagedNamespaceMetadata, ResourceIgnoreDifferences, RetryStrategy, SourceHydrator, SyncPolicy,
     SyncPolicyAutomated, SyncSource,
+};
+pub use applicationset::{
+    ApplicationPreservedFields, ApplicationSet, ApplicationSetApplicationStatus,
+    ApplicationSetCondition, ApplicationSetGenerator, ApplicationSetResourceIgnoreDifferences,
+    ApplicationSetSpec, ApplicationSetStatus, ApplicationSetStrategy, ApplicationSetSyncPolicy,
+    ApplicationSetTemplate, ApplicationSetTemplateMeta, ClusterGenerator,
+    GitDirectoryGeneratorItem, GitFileGeneratorItem, GitGenerator, LabelSelector,
+    LabelSelectorRequirement, ListGenerator, NestedGenerators,
 };
 pub use operation::{
     Operation, OperationInitiator, SyncOperation, SyncOperationResource, SyncStrategy,

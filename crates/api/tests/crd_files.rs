@@ -96,3 +96,28 @@ fn free_form_parts_keep_unknown_fields_and_nothing_is_nullable() {
     let required = &schema["properties"]["spec"]["required"];
     assert_eq!(required, &serde_json::json!(["destination", "project"]));
 }
+
+#[test]
+fn application_set_crd_matches_argo_cd_names_and_keeps_nested_generators() {
+    let set = api::crd::application_set().unwrap();
+    assert_eq!(
+        set.metadata.name.as_deref(),
+        Some("applicationsets.argoproj.io")
+    );
+    assert_eq!(
+        set.spec.names.short_names,
+        Some(vec!["appset".into(), "appsets".into()])
+    );
+    let value = serde_json::to_value(&set).unwrap();
+    let spec = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(
+        spec["required"],
+        serde_json::json!(["generators", "template"])
+    );
+    let matrix = &spec["properties"]["generators"]["items"]["properties"]["matrix"];
+    assert_eq!(
+        matrix["properties"]["generators"]["items"]["x-kubernetes-preserve-unknown-fields"],
+        true
+    );
+    assert!(!value.to_string().contains("\"nullable\""));
+}

@@ -54,6 +54,10 @@ const DEPLOY_FILES: &[(&str, &str)] = &[
         include_str!("../../../deploy/crds/appproject-crd.yaml"),
     ),
     (
+        "deploy/crds/applicationset-crd.yaml",
+        include_str!("../../../deploy/crds/applicationset-crd.yaml"),
+    ),
+    (
         "deploy/controller/namespace.yaml",
         include_str!("../../../deploy/controller/namespace.yaml"),
     ),

@@ -21,9 +21,14 @@
 //! A sync runs its plan's phases and waves one step at a time, with hooks,
 //! waiting inside the attempt for each step ([`phases`]).
 //!
+//! The same process runs the ApplicationSet controller ([`appset`]), which
+//! turns each `ApplicationSet` into the Applications this controller then
+//! keeps.
+//!
 //! What it is not (yet): a multi-source or Helm renderer.
 
 pub mod app_of_apps;
+pub mod appset;
 pub mod cache;
 pub mod clusters;
 pub mod compare;
@@ -171,6 +176,8 @@ pub struct Context {
     last: Mutex<HashMap<(String, String), (String, Instant)>>,
     /// Per Application: consecutive failed reconciles, for the backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// The running ApplicationSet controllers, woken by pushes.
+    pub appsets: Arc<appset::Wakers>,
     /// Rendered manifests by repository, commit and source spec.
     pub rendered: render_cache::RenderCache,
     /// Watched settings (credentials, `argocd-cm`).
@@ -268,9 +275,14 @@ impl Context {
                 }
             })
         };
+        let appsets = Arc::new(appset::Wakers::default());
         let cluster_changed: clusters::Changed = {
             let (triggers, wake, apps) = (triggers.clone(), wake.clone(), apps.clone());
+            let appsets = appsets.clone();
             Arc::new(move |cluster: Option<&clusters::ClusterSpec>| {
+                if cluster.is_none() {
+                    appsets.wake_all();
+                }
                 // A cluster Secret changed (rare: every Application looks
                 // again), or one cluster answers again (its Applications).
                 for app in apps.get().into_iter().flatten().flat_map(|s| s.state()) {
@@ -303,6 +315,7 @@ impl Context {
             config,
             last: Mutex::default(),
             failures: Mutex::default(),
+            appsets,
             rendered: render_cache::RenderCache::new(RENDER_CACHE_ENTRIES),
             settings,
             triggers,
@@ -485,6 +498,10 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
                 }
             })
     });
-    futures::future::join_all(controllers).await;
+    futures::future::join(
+        futures::future::join_all(controllers),
+        appset::run(ctx.clone()),
+    )
+    .await;
     Ok(())
 }

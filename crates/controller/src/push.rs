@@ -59,6 +59,7 @@ pub const UNTOUCHED_DELAY: Duration = Duration::from_millis(1000);
 /// is not queued behind the other 999.
 pub fn on_push(ctx: &Arc<Context>, apps: &[Store<Application>], push: &webhook::Push) {
     ctx.forget_revisions(|url| push.repo_urls.iter().any(|u| webhook::same_repo(u, url)));
+    crate::appset::on_push(ctx, push);
     let states: Vec<Arc<Application>> = apps.iter().flat_map(|s| s.state()).collect();
     let concerned: Vec<&Application> = states
         .iter()
