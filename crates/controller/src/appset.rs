@@ -413,8 +413,10 @@ pub fn up_to_date(existing: &Application, desired: &Application) -> bool {
 /// Runs the generators, fetching the repository trees they ask for.
 /// `Err` is a message naming the set and the field.
 async fn generate(set: &ApplicationSet, ctx: &Context) -> Result<appset::Generated, String> {
-    let mut inputs = appset::Inputs::default();
-    inputs.clusters = registered_clusters(&ctx.clusters.secrets());
+    let mut inputs = appset::Inputs {
+        clusters: registered_clusters(&ctx.clusters.secrets()),
+        ..Default::default()
+    };
     for _ in 0..MAX_TREES {
         match appset::generate(set, &inputs) {
             Ok(generated) => return Ok(generated),
