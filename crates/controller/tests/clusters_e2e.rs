@@ -30,17 +30,10 @@ use testkit::{GitRepo, SecondCluster, TcpProxy, TestNamespace};
 const NO_POLLING: Duration = Duration::from_secs(3600);
 
 fn app(ns: &str, name: &str, repo: &str, path: &str, destination: Value) -> Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": repo, "targetRevision": "main", "path": path},
-            "destination": destination,
-            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}
-        }
-    })
+    let mut app = application(ns, name, repo, path);
+    app["spec"]["destination"] = destination;
+    app["spec"]["syncPolicy"] = json!({"automated": {"prune": true, "selfHeal": true}});
+    app
 }
 
 /// A cluster Secret as Argo CD's declarative setup writes it.

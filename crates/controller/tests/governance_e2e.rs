@@ -351,23 +351,57 @@ fn open_project(windows: Value) -> Value {
     })
 }
 
-#[tokio::test]
-async fn a_deny_window_holds_automated_and_manual_syncs_until_it_goes() -> Result<()> {
-    let (client, ns) = test_namespace("gov-window").await?;
-    let ns = ns.name().to_string();
-    let repo = git_repo("gov-window", &[("web.yaml", configmap("web-config", None))])?;
-    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
-    apply_project(&projects, "frozen", open_project(always_denied(false))).await?;
-    let (_running, _cache) = start_controller(&client, &ns, INTERVAL)?;
-    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+/// One test's set-up for sync windows: a namespace, a repository with the
+/// ConfigMap `web-config`, the AppProject `project` with the windows
+/// `windows` makes for the namespace, the controller, and the automated
+/// Application `app` of that project.
+struct Windowed {
+    ns: String,
+    _namespace: TestNamespace,
+    /// The repository lives as long as the test.
+    _repo: GitRepo,
+    projects: Api<AppProject>,
+    apps: Api<Application>,
+    configmaps: Api<ConfigMap>,
+    running: tokio::task::JoinHandle<Result<(), controller::Error>>,
+    _cache: tempfile::TempDir,
+}
 
+async fn windowed(
+    prefix: &str,
+    project: &str,
+    windows: impl FnOnce(&str) -> Value,
+    app: &str,
+) -> Result<Windowed> {
+    let (client, namespace) = test_namespace(prefix).await?;
+    let ns = namespace.name().to_string();
+    let repo = git_repo(prefix, &[("web.yaml", configmap("web-config", None))])?;
+    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
+    apply_project(&projects, project, open_project(windows(&ns))).await?;
+    let (running, cache) = start_controller(&client, &ns, INTERVAL)?;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
     apply_app(
         &apps,
-        &application("held", &ns, "frozen", &repo.url(), &ns, true),
+        &application(app, &ns, project, &repo.url(), &ns, true),
     )
     .await?;
-    let app = wait_app(&apps, "held", "the held automated sync", |a| {
+    Ok(Windowed {
+        configmaps: Api::namespaced(client.clone(), &ns),
+        ns,
+        _namespace: namespace,
+        _repo: repo,
+        projects,
+        apps,
+        running,
+        _cache: cache,
+    })
+}
+
+#[tokio::test]
+async fn a_deny_window_holds_automated_and_manual_syncs_until_it_goes() -> Result<()> {
+    let t = windowed("gov-window", "frozen", |_| always_denied(false), "held").await?;
+    let (apps, configmaps, projects) = (&t.apps, &t.configmaps, &t.projects);
+    let app = wait_app(apps, "held", "the held automated sync", |a| {
         condition(a, "SyncError").is_some()
     })
     .await?;
@@ -381,8 +415,8 @@ async fn a_deny_window_holds_automated_and_manual_syncs_until_it_goes() -> Resul
     assert!(configmaps.get_opt("web-config").await?.is_none());
 
     // A manual sync fails while the window has no manualSync.
-    request_sync(&apps, "held").await?;
-    let app = wait_app(&apps, "held", "the refused manual sync", |a| {
+    request_sync(apps, "held").await?;
+    let app = wait_app(apps, "held", "the refused manual sync", |a| {
         a.operation.is_none() && operation(a).0 == "Failed"
     })
     .await?;
@@ -395,8 +429,8 @@ async fn a_deny_window_holds_automated_and_manual_syncs_until_it_goes() -> Resul
 
     // The window goes: the project change wakes the Application and the
     // held sync runs.
-    apply_project(&projects, "frozen", open_project(json!([]))).await?;
-    let app = wait_app(&apps, "held", "Synced", |a| sync_code(a) == "Synced").await?;
+    apply_project(projects, "frozen", open_project(json!([]))).await?;
+    let app = wait_app(apps, "held", "Synced", |a| sync_code(a) == "Synced").await?;
     assert_eq!(condition(&app, "SyncError"), None);
     assert_eq!(operation(&app).0, "Succeeded");
     assert!(configmaps.get_opt("web-config").await?.is_some());
@@ -405,26 +439,14 @@ async fn a_deny_window_holds_automated_and_manual_syncs_until_it_goes() -> Resul
 
 #[tokio::test]
 async fn manual_sync_passes_a_deny_window_with_manual_sync() -> Result<()> {
-    let (client, ns) = test_namespace("gov-manual").await?;
-    let ns = ns.name().to_string();
-    let repo = git_repo("gov-manual", &[("web.yaml", configmap("web-config", None))])?;
-    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
-    apply_project(&projects, "frozen", open_project(always_denied(true))).await?;
-    let (_running, _cache) = start_controller(&client, &ns, INTERVAL)?;
-    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-
-    apply_app(
-        &apps,
-        &application("held", &ns, "frozen", &repo.url(), &ns, true),
-    )
-    .await?;
-    wait_app(&apps, "held", "the held automated sync", |a| {
+    let t = windowed("gov-manual", "frozen", |_| always_denied(true), "held").await?;
+    let (apps, configmaps) = (&t.apps, &t.configmaps);
+    wait_app(apps, "held", "the held automated sync", |a| {
         condition(a, "SyncError").is_some()
     })
     .await?;
-    request_sync(&apps, "held").await?;
-    wait_app(&apps, "held", "the manual sync", |a| {
+    request_sync(apps, "held").await?;
+    wait_app(apps, "held", "the manual sync", |a| {
         a.operation.is_none() && operation(a).0 == "Succeeded"
     })
     .await?;
@@ -434,9 +456,6 @@ async fn manual_sync_passes_a_deny_window_with_manual_sync() -> Result<()> {
 
 #[tokio::test]
 async fn a_held_sync_proceeds_when_the_window_closes() -> Result<()> {
-    let (client, ns) = test_namespace("gov-closes").await?;
-    let ns = ns.name().to_string();
-    let repo = git_repo("gov-closes", &[("web.yaml", configmap("web-config", None))])?;
     // A daily window that opened at the start of this minute and closes
     // about a minute from now.
     let mut now = Timestamp::now().to_zoned(TimeZone::UTC);
@@ -445,22 +464,15 @@ async fn a_held_sync_proceeds_when_the_window_closes() -> Result<()> {
         now = Timestamp::now().to_zoned(TimeZone::UTC);
     }
     let seconds = i64::from(now.second()) + 60;
-    let window = json!([{
-        "kind": "deny", "schedule": format!("{} {} * * *", now.minute(), now.hour()),
-        "duration": format!("{seconds}s"), "timeZone": "Etc/UTC", "namespaces": [ns]
-    }]);
-    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
-    apply_project(&projects, "nightly", open_project(window)).await?;
-    let (_running, _cache) = start_controller(&client, &ns, INTERVAL)?;
-    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-
-    apply_app(
-        &apps,
-        &application("held", &ns, "nightly", &repo.url(), &ns, true),
-    )
-    .await?;
-    let app = wait_app(&apps, "held", "the held automated sync", |a| {
+    let window = |ns: &str| {
+        json!([{
+            "kind": "deny", "schedule": format!("{} {} * * *", now.minute(), now.hour()),
+            "duration": format!("{seconds}s"), "timeZone": "Etc/UTC", "namespaces": [ns]
+        }])
+    };
+    let t = windowed("gov-closes", "nightly", window, "held").await?;
+    let (apps, configmaps) = (&t.apps, &t.configmaps);
+    let app = wait_app(apps, "held", "the held automated sync", |a| {
         condition(a, "SyncError").is_some() || sync_code(a) == "Synced"
     })
     .await?;
@@ -472,7 +484,7 @@ async fn a_held_sync_proceeds_when_the_window_closes() -> Result<()> {
     assert!(configmaps.get_opt("web-config").await?.is_none());
     // Nothing changes but the clock (the periodic reconcile is 15 minutes
     // away): the reconcile comes back when the window closes.
-    let app = wait_app(&apps, "held", "Synced after the window", |a| {
+    let app = wait_app(apps, "held", "Synced after the window", |a| {
         sync_code(a) == "Synced"
     })
     .await?;
@@ -483,28 +495,15 @@ async fn a_held_sync_proceeds_when_the_window_closes() -> Result<()> {
 
 #[tokio::test]
 async fn an_invalid_schedule_is_a_condition_and_other_applications_sync() -> Result<()> {
-    let (client, ns) = test_namespace("gov-invalid").await?;
-    let ns = ns.name().to_string();
-    let repo = git_repo(
+    let t = windowed(
         "gov-invalid",
-        &[("web.yaml", configmap("web-config", None))],
-    )?;
-    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
-    apply_project(
-        &projects,
         "broken",
-        open_project(json!([{"kind": "deny", "schedule": "every night", "duration": "1h", "applications": ["*"]}])),
+        |_| json!([{"kind": "deny", "schedule": "every night", "duration": "1h", "applications": ["*"]}]),
+        "broken",
     )
     .await?;
-    let (running, _cache) = start_controller(&client, &ns, INTERVAL)?;
-    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
-
-    apply_app(
-        &apps,
-        &application("broken", &ns, "broken", &repo.url(), &ns, true),
-    )
-    .await?;
-    let app = wait_app(&apps, "broken", "InvalidSpecError", |a| {
+    let (apps, projects, ns, running) = (&t.apps, &t.projects, &t.ns, &t.running);
+    let app = wait_app(apps, "broken", "InvalidSpecError", |a| {
         condition(a, "InvalidSpecError").is_some()
     })
     .await?;
@@ -522,21 +521,21 @@ async fn an_invalid_schedule_is_a_condition_and_other_applications_sync() -> Res
         &[("other.yaml", configmap("other-config", None))],
     )?;
     apply_app(
-        &apps,
-        &application("fine", &ns, "default", &other.url(), &ns, true),
+        apps,
+        &application("fine", ns, "default", &other.url(), ns, true),
     )
     .await?;
-    wait_app(&apps, "fine", "Synced", |a| sync_code(a) == "Synced").await?;
+    wait_app(apps, "fine", "Synced", |a| sync_code(a) == "Synced").await?;
     assert!(!running.is_finished());
 
     // Fixing the schedule lifts the hold.
     apply_project(
-        &projects,
+        projects,
         "broken",
         open_project(json!([{"kind": "deny", "schedule": "0 3 * * *", "duration": "1m", "applications": ["nothing-matches"]}])),
     )
     .await?;
-    let app = wait_app(&apps, "broken", "Synced", |a| sync_code(a) == "Synced").await?;
+    let app = wait_app(apps, "broken", "Synced", |a| sync_code(a) == "Synced").await?;
     assert_eq!(condition(&app, "InvalidSpecError"), None);
     Ok(())
 }

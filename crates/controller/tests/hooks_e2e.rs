@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 use testkit::GitRepo;
 
 mod common;
-use common::{apply_app, eventually, refresh, start_controller, test_namespace, wait_app};
+use common::{
+    application, apply_app, eventually, refresh, start_controller, test_namespace, wait_app,
+};
 
 /// Long: every step below is driven by an operation or a refresh.
 const INTERVAL: Duration = Duration::from_secs(60);
@@ -74,16 +76,7 @@ spec:
 ";
 
 fn app(ns: &str, name: &str, repo: &GitRepo) -> Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": repo.url(), "targetRevision": "main", "path": "app"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns}
-        }
-    })
+    application(ns, name, &repo.url(), "app")
 }
 
 /// Writes `operation` as `argocd app sync` does.

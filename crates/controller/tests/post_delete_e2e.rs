@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use testkit::GitRepo;
 
 mod common;
-use common::{apply_app, edit_by_hand, eventually, start_controller, test_namespace, wait_app};
+use common::{
+    application, apply_app, edit_by_hand, eventually, start_controller, test_namespace, wait_app,
+};
 
 const INTERVAL: Duration = Duration::from_secs(60);
 const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
@@ -51,17 +53,10 @@ spec:
 const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config\ndata:\n  k: v\n";
 
 fn app(ns: &str, name: &str, repo: &GitRepo, finalizers: &[&str]) -> Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": ns, "finalizers": finalizers},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": repo.url(), "targetRevision": "main", "path": "app"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
-            "syncPolicy": {"automated": {}}
-        }
-    })
+    let mut app = application(ns, name, &repo.url(), "app");
+    app["metadata"]["finalizers"] = json!(finalizers);
+    app["spec"]["syncPolicy"] = json!({"automated": {}});
+    app
 }
 
 fn finalizers(app: &Application) -> Vec<String> {

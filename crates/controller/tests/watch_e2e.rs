@@ -22,17 +22,9 @@ use testkit::GitRepo;
 const NO_POLLING: Duration = Duration::from_secs(3600);
 
 fn app(ns: &str, name: &str, repo: &str, path: &str, self_heal: bool) -> serde_json::Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": repo, "targetRevision": "main", "path": path},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
-            "syncPolicy": {"automated": {"prune": true, "selfHeal": self_heal}}
-        }
-    })
+    let mut app = application(ns, name, repo, path);
+    app["spec"]["syncPolicy"] = json!({"automated": {"prune": true, "selfHeal": self_heal}});
+    app
 }
 
 fn configmap(name: &str, value: &str) -> String {

@@ -63,6 +63,23 @@ spec:
 ";
 pub const OVERLAY: &str = "resources:\n- ../../base\ncommonAnnotations:\n  team: shop\n";
 
+/// An Application as the seeds write them, with no sync policy: project
+/// `default`, `path` at the repository's `main`, the in-cluster
+/// destination namespace `ns`. Tests set what else they need
+/// (`app["spec"]["syncPolicy"] = ...`).
+pub fn application(ns: &str, name: &str, repo_url: &str, path: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "targetRevision": "main", "path": path},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns}
+        }
+    })
+}
+
 /// Runs the controller in-process for the Applications (and repository
 /// Secrets) of `ns`; keep the cache directory alive while it runs.
 pub fn start_controller(
