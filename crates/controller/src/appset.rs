@@ -579,7 +579,12 @@ async fn finalize(
         sets.patch(
             &name,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": kept}})),
+            // Guarded by resourceVersion, so a finalizer another writer
+            // added meanwhile is not dropped; the next reconcile retries.
+            &Patch::Merge(json!({"metadata": {
+                "finalizers": kept,
+                "resourceVersion": set.metadata.resource_version,
+            }})),
         )
         .await
         .map_err(|source| Error::RemoveFinalizer {
