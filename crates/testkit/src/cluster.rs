@@ -34,9 +34,16 @@ fn ensure_cluster() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("GYRO_TEST_KUBECONFIG") {
         return Ok(PathBuf::from(path));
     }
+    up(&[])
+}
+
+/// Runs `scripts/cluster up` with `args` (`--name`, `--port`; none for the
+/// default cluster) and returns the kubeconfig `scripts/cluster env` names.
+pub(crate) fn up(args: &[&str]) -> Result<PathBuf> {
     let script = repo_root().join("scripts/cluster");
     let status = Command::new(&script)
         .arg("up")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -44,12 +51,20 @@ fn ensure_cluster() -> Result<PathBuf> {
         .with_context(|| format!("running {}", script.display()))?;
     if !status.success() {
         bail!(
-            "`{} up` failed ({status}); its messages above name the step and log file",
-            script.display()
+            "`{} up {}` failed ({status}); its messages above name the step and log file",
+            script.display(),
+            args.join(" ")
         );
     }
+    // `env` takes the name, not the port.
+    let name: Vec<&str> = args
+        .windows(2)
+        .find(|w| w[0] == "--name")
+        .map(|w| w.to_vec())
+        .unwrap_or_default();
     let env = Command::new(&script)
         .arg("env")
+        .args(&name)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {} env", script.display()))?;

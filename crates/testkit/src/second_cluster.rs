@@ -4,15 +4,12 @@
 //! what an Argo CD cluster Secret needs to reach it.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
-
-use crate::cluster::repo_root;
 
 /// The second cluster's name and API port (`scripts/cluster`).
 pub const SECOND_CLUSTER_NAME: &str = "second";
@@ -78,34 +75,8 @@ fn ensure_second() -> Result<SecondCluster> {
 }
 
 fn start_second() -> Result<PathBuf> {
-    let script = repo_root().join("scripts/cluster");
     let port = SECOND_CLUSTER_PORT.to_string();
-    let args = ["--name", SECOND_CLUSTER_NAME, "--port", &port];
-    let status = Command::new(&script)
-        .arg("up")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .status()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !status.success() {
-        bail!(
-            "`{} up --name {SECOND_CLUSTER_NAME}` failed ({status}); its messages above name the step and log file",
-            script.display()
-        );
-    }
-    let env = Command::new(&script)
-        .arg("env")
-        .args(&args[..2])
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {} env", script.display()))?;
-    String::from_utf8_lossy(&env.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("export KUBECONFIG="))
-        .map(PathBuf::from)
-        .ok_or_else(|| anyhow!("`{} env` printed no KUBECONFIG", script.display()))
+    crate::cluster::up(&["--name", SECOND_CLUSTER_NAME, "--port", &port])
 }
 
 /// The server, CA and client certificate of the kubeconfig's current
