@@ -48,16 +48,20 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     sync_wait_timeout: Duration,
 
-    /// Where to serve the Git webhook (POST /api/webhook), or `off`.
+    /// Where to serve the API, the Git webhook (POST /api/webhook) and
+    /// metrics, or `off`.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
     listen: Listen,
+
+    #[command(flatten)]
+    serve: crate::serve::ServeArgs,
 }
 
 /// `--listen`: an address, or `off`.
 #[derive(Debug, Clone, Copy)]
-struct Listen(Option<std::net::SocketAddr>);
+pub struct Listen(pub Option<std::net::SocketAddr>);
 
-fn parse_listen(s: &str) -> Result<Listen> {
+pub fn parse_listen(s: &str) -> Result<Listen> {
     if s == "off" {
         return Ok(Listen(None));
     }
@@ -76,21 +80,25 @@ pub async fn run(kube: &KubeArgs, args: ControllerArgs) -> Result<ExitCode> {
         reconcile_interval_from_argocd_cm: args.reconcile_interval.is_none(),
         tracking: args.tracking_method,
         concurrency: args.concurrency,
-        listen: args.listen.0,
+        listen: None,
         sync_wait_timeout: args.sync_wait_timeout,
         ..controller::Config::new(
             args.cache_dir,
             args.controller_namespace.unwrap_or(default_namespace),
         )
     };
-    controller::run(client, config)
+    let serve = args
+        .listen
+        .0
+        .map(|addr| crate::serve::controller_serve(addr, args.serve.insecure));
+    controller::run_serving(client, config, serve)
         .await
         .context("running the controller")?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `180s`, `3m`, `1h` or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration> {
+pub fn parse_duration(s: &str) -> Result<Duration> {
     let (number, unit) = s
         .find(|c: char| !c.is_ascii_digit())
         .map_or((s, ""), |i| s.split_at(i));

@@ -4,16 +4,29 @@
 //! this file only parses the command line, sets up logging and maps errors
 //! to exit codes.
 
+mod app;
 mod check;
+mod client;
+mod cluster;
+mod config;
 mod controller;
+mod core_diff;
+mod exit;
 mod install;
 mod kubeconfig;
+mod output;
+mod proj;
 mod render;
+mod repo;
+mod serve;
+mod server;
+mod session;
+mod sso;
 mod windows;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// GitOps continuous delivery for Kubernetes: keeps clusters in the state
@@ -23,6 +36,9 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(flatten)]
     kube: kubeconfig::KubeArgs,
+
+    #[command(flatten)]
+    server: client::ServerArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -39,33 +55,52 @@ enum Command {
     /// Run the Application controller: sync Argo CD Applications from Git
     /// and report their status.
     Controller(controller::ControllerArgs),
+    /// Run the API server alone (no reconcile loops): Argo CD's REST API
+    /// over HTTPS (or HTTP with --insecure).
+    Server(server::ServerArgs),
     /// Install gyro into the cluster: Argo CD's CRDs, the controller's
     /// namespace, RBAC, Deployment and Service (server-side apply).
     Install(install::InstallArgs),
-    /// AppProject commands.
-    #[command(subcommand)]
-    Proj(ProjCommand),
+    /// Compare a local directory (or an Application's source in it) with
+    /// the live objects, without a gyro server (exit code 1 on differences).
+    Diff(core_diff::DiffArgs),
+    /// Log in to a gyro server and store the token in the config file.
+    Login(session::LoginArgs),
+    /// Revoke the token and forget it.
+    Logout(session::LogoutArgs),
+    /// The versions of the client and the server.
+    Version(session::VersionArgs),
     /// Application commands.
     #[command(subcommand)]
-    App(AppCommand),
-}
-
-#[derive(Subcommand)]
-enum ProjCommand {
-    /// List a project's sync windows and which are active now.
-    Windows(windows::ProjWindowsArgs),
-}
-
-#[derive(Subcommand)]
-enum AppCommand {
-    /// The sync windows that apply to an Application, which are active,
-    /// and whether automated and manual syncs are allowed now.
-    Windows(windows::AppWindowsArgs),
+    App(app::AppCommand),
+    /// AppProject commands.
+    #[command(subcommand)]
+    Proj(proj::ProjCommand),
+    /// Repository commands.
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
+    /// Cluster commands.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion { shell: clap_complete::Shell },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version end here too, successfully.
+            let code = if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = err.print();
+            return exit::exit(code);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("GYRO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
@@ -77,15 +112,26 @@ async fn main() -> ExitCode {
         Command::Check => check::run(&cli.kube).await,
         Command::Render(args) => crate::render::run(&args),
         Command::Controller(args) => crate::controller::run(&cli.kube, args).await,
+        Command::Server(args) => crate::server::run(&cli.kube, args).await,
         Command::Install(args) => crate::install::run(&cli.kube, args).await,
-        Command::Proj(ProjCommand::Windows(args)) => windows::proj(&cli.kube, &args).await,
-        Command::App(AppCommand::Windows(args)) => windows::app(&cli.kube, &args).await,
+        Command::Diff(args) => core_diff::run(&cli.kube, args).await,
+        Command::Login(args) => session::login(&cli.server, args).await,
+        Command::Logout(args) => session::logout(&cli.server, args).await,
+        Command::Version(args) => session::version(&cli.server, args).await,
+        Command::App(cmd) => app::run(&cli.server, &cli.kube, cmd).await,
+        Command::Proj(cmd) => proj::run(&cli.server, &cli.kube, cmd).await,
+        Command::Repo(cmd) => repo::run(&cli.server, cmd).await,
+        Command::Cluster(cmd) => cluster::run(&cli.server, &cli.kube, cmd).await,
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "gyro", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            exit::exit(exit::code_for(&err))
         }
     }
 }

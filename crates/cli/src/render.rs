@@ -34,10 +34,21 @@ pub struct RenderArgs {
 }
 
 pub fn run(args: &RenderArgs) -> Result<ExitCode> {
+    let (objects, _) = objects(args)?;
+    let text = ::render::yaml::to_yaml_stream(&objects);
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The objects `args` render to, and the Application given with `--app`.
+pub fn objects(args: &RenderArgs) -> Result<(Vec<Value>, Option<Value>)> {
     if !args.path.is_dir() {
         bail!("{}: not a directory", args.path.display());
     }
-    let objects = match &args.app {
+    match &args.app {
         None => {
             // Like `kustomize build`, a kustomization may use files above
             // the directory: the tree is the enclosing Git checkout, or the
@@ -47,26 +58,23 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
                 path: rel,
                 ..Source::default()
             };
-            source::render(&DiskFs::new(&root), &source)
-                .map_err(|e| anyhow::Error::new(with_local_path(e, &root)))?
+            let objects = source::render(&DiskFs::new(&root), &source)
+                .map_err(|e| anyhow::Error::new(with_local_path(e, &root)))?;
+            Ok((objects, None))
         }
         Some(app_file) => {
-            let (field, source, env) = app_source(app_file, args.source_index)?;
-            source::render_with_env(&DiskFs::new(&args.path), &source, &env).with_context(|| {
-                format!(
-                    "rendering {field} of {} in {}",
-                    app_file.display(),
-                    args.path.display()
-                )
-            })?
+            let (field, source, env, app) = app_source(app_file, args.source_index)?;
+            let objects = source::render_with_env(&DiskFs::new(&args.path), &source, &env)
+                .with_context(|| {
+                    format!(
+                        "rendering {field} of {} in {}",
+                        app_file.display(),
+                        args.path.display()
+                    )
+                })?;
+            Ok((objects, Some(app)))
         }
-    };
-    let text = ::render::yaml::to_yaml_stream(&objects);
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .context("writing to standard output")?;
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
 /// The error with its file named as the user would type it: relative to
@@ -105,9 +113,9 @@ fn enclosing_tree(dir: &Path) -> Result<(PathBuf, String)> {
     Ok((root, parts.join("/")))
 }
 
-/// The chosen source of the Application in `file`, the field it came from
-/// and its build environment.
-fn app_source(file: &Path, index: Option<usize>) -> Result<(String, Source, Env)> {
+/// The chosen source of the Application in `file`, the field it came from,
+/// its build environment and the Application.
+fn app_source(file: &Path, index: Option<usize>) -> Result<(String, Source, Env, Value)> {
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {shown}"))?;
     let docs = ::render::yaml::parse_documents(&text, &shown)?;
@@ -131,5 +139,5 @@ fn app_source(file: &Path, index: Option<usize>) -> Result<(String, Source, Env)
         ),
     };
     let env = source::app_env(app, &source, None);
-    Ok((field, source, env))
+    Ok((field, source, env, app.clone()))
 }

@@ -15,6 +15,7 @@ use kube::{Api, Client};
 use policy::windows::{self, Target, Window};
 
 use crate::kubeconfig::KubeArgs;
+use crate::output::print_table;
 
 #[derive(Args, Debug)]
 pub struct ProjWindowsArgs {
@@ -53,28 +54,6 @@ async fn project(client: &Client, namespace: &str, name: &str) -> Result<AppProj
         Some(p) => Ok(p),
         None if name == policy::DEFAULT_PROJECT => Ok(policy::implicit_default_project()),
         None => anyhow::bail!("AppProject {namespace}/{name} does not exist"),
-    }
-}
-
-/// Prints rows as columns separated by two spaces.
-fn print_table(rows: &[Vec<String>]) {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
     }
 }
 

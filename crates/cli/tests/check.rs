@@ -99,7 +99,7 @@ async fn check_reports_missing_permissions() -> Result<()> {
 #[test]
 fn check_names_a_missing_kubeconfig() {
     let out = gyro(&["check", "--kubeconfig", "/nonexistent/gyro.kubeconfig"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
+    assert_eq!(out.status.code(), Some(20), "{}", describe_output(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("reading kubeconfig /nonexistent/gyro.kubeconfig"),
@@ -120,7 +120,7 @@ fn check_names_an_unreachable_api_server() -> Result<()> {
          current-context: x\n",
     )?;
     let out = gyro(&["check", "--kubeconfig", &path.display().to_string()]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
+    assert_eq!(out.status.code(), Some(20), "{}", describe_output(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("cannot reach the Kubernetes API at https://127.0.0.1:1"),

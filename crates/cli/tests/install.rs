@@ -370,7 +370,7 @@ async fn invalid_namespace_is_refused_before_contacting_the_cluster() {
         "--namespace",
         "Not_A_Namespace",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
+    assert_eq!(out.status.code(), Some(20), "{}", describe_output(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("--namespace \"Not_A_Namespace\" is not a valid namespace name"),

@@ -165,6 +165,17 @@ impl LiveCache {
         self.tracking
     }
 
+    /// The kinds watched and the objects cached, for metrics; `None` while
+    /// another task holds the kinds.
+    pub fn size(&self) -> Option<(usize, usize)> {
+        let kinds = self.kinds.try_lock().ok()?;
+        let objects = kinds
+            .values()
+            .map(|w| w.objects.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum();
+        Some((kinds.len(), objects))
+    }
+
     /// The objects of kind `resource` (`namespaced` or not) that
     /// `instance` manages, in `namespaces` (cluster-scoped objects
     /// always). Starts watching the kind if nobody did yet and waits for

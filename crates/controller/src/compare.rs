@@ -142,7 +142,6 @@ pub async fn compare(
     source: &ApplicationSource,
     revision: &str,
 ) -> Result<Comparison, Condition> {
-    let name = app.metadata.name.clone().unwrap_or_default();
     if ctx.settings.project(&app.spec.project).is_none() {
         return Err(Condition::invalid_spec(format!(
             "spec.project: Application referencing project {:?} which does not exist in namespace {}",
@@ -154,6 +153,17 @@ pub async fn compare(
         .reachable(&cluster)
         .await
         .map_err(Condition::comparison)?;
+    let rendered = render_at(ctx, source, revision).await?;
+    compare_rendered(ctx, app, source, revision, cluster, &rendered).await
+}
+
+/// The source's objects at `revision` (from [`resolve`]), checked out and
+/// rendered, or from the render cache: what `GET .../manifests` answers.
+pub async fn render_at(
+    ctx: &Context,
+    source: &ApplicationSource,
+    revision: &str,
+) -> Result<Arc<Vec<Value>>, Condition> {
     let url = &source.repo_url;
     // A commit's manifests do not change: render once per commit and spec.
     let spec = serde_json::to_value(source)
@@ -162,45 +172,78 @@ pub async fn compare(
     let rendered = match ctx.rendered.get(&key) {
         Some(hit) => hit,
         None => {
-            let render_source = render::source::Source::from_value(&spec)
-                .map_err(|e| Condition::invalid_spec(format!("spec.source: {e}")))?;
             let tree = ctx
                 .source
                 .checkout(url, revision)
                 .await
                 .map_err(|e| Condition::comparison(format!("checking out {revision}: {e}")))?;
-            let path = source.path.as_deref().unwrap_or("").trim_matches('/');
-            if path.split('/').any(|c| c == "..") {
-                return Err(Condition::invalid_spec(format!(
-                    "spec.source.path: {path:?} leaves the repository"
-                )));
-            }
-            if !path.is_empty() && !tree.path().join(path).is_dir() {
-                return Err(Condition::invalid_spec(format!(
-                    "spec.source.path: {path:?} does not exist in {url} at {revision}"
-                )));
-            }
-            let objects =
-                render::source::render(&render::fs::DiskFs::new(tree.path()), &render_source)
-                    .map_err(|e| match (&e.file, &e.field) {
-                        // No file: the problem is the source spec itself
-                        // (a chart, a plugin, two source types).
-                        (None, Some(field)) => {
-                            Condition::invalid_spec(format!("spec.source.{field}: {}", e.message))
-                        }
-                        _ => Condition::comparison(format!(
-                            "rendering {} at {}: {e}",
-                            display_path(source),
-                            revision
-                        )),
-                    })?;
+            let rendering = Instant::now();
+            let objects = render_tree(tree.path(), source, revision);
+            ctx.metrics
+                .rendered(tree.path(), source, rendering.elapsed());
+            let objects = objects?;
             drop(tree);
             let objects = std::sync::Arc::new(objects);
             ctx.rendered.insert(key, objects.clone());
             objects
         }
     };
-    debug!(app = %name, revision = %revision, objects = rendered.len(), "rendered");
+    debug!(repo = %url, revision = %revision, objects = rendered.len(), "rendered");
+    Ok(rendered)
+}
+
+/// Renders `source` from a directory tree holding its repository (a
+/// checkout, or the files a client uploaded for `diff-local`); `revision`
+/// only names it in errors.
+pub fn render_tree(
+    root: &std::path::Path,
+    source: &ApplicationSource,
+    revision: &str,
+) -> Result<Vec<Value>, Condition> {
+    let spec = serde_json::to_value(source)
+        .map_err(|e| Condition::invalid_spec(format!("spec.source: {e}")))?;
+    let render_source = render::source::Source::from_value(&spec)
+        .map_err(|e| Condition::invalid_spec(format!("spec.source: {e}")))?;
+    let path = source.path.as_deref().unwrap_or("").trim_matches('/');
+    if path.split('/').any(|c| c == "..") {
+        return Err(Condition::invalid_spec(format!(
+            "spec.source.path: {path:?} leaves the repository"
+        )));
+    }
+    if !path.is_empty() && !root.join(path).is_dir() {
+        return Err(Condition::invalid_spec(format!(
+            "spec.source.path: {path:?} does not exist in {} at {revision}",
+            source.repo_url
+        )));
+    }
+    render::source::render(&render::fs::DiskFs::new(root), &render_source).map_err(|e| {
+        match (&e.file, &e.field) {
+            // No file: the problem is the source spec itself
+            // (a chart, a plugin, two source types).
+            (None, Some(field)) => {
+                Condition::invalid_spec(format!("spec.source.{field}: {}", e.message))
+            }
+            _ => Condition::comparison(format!(
+                "rendering {} at {}: {e}",
+                display_path(source),
+                revision
+            )),
+        }
+    })
+}
+
+/// Compares already rendered objects (from [`render_at`] or
+/// [`render_tree`]) with the destination cluster `cluster` (from
+/// `ctx.clusters.for_app`).
+pub async fn compare_rendered(
+    ctx: &Context,
+    app: &Application,
+    source: &ApplicationSource,
+    revision: &str,
+    cluster: Arc<Cluster>,
+    rendered: &[Value],
+) -> Result<Comparison, Condition> {
+    let name = app.metadata.name.clone().unwrap_or_default();
 
     let rules = ignore_rules(app)?;
     let rules_key = ignore_key(app);
@@ -346,6 +389,7 @@ pub async fn compare(
         health,
         cluster,
     })
+    .inspect(|c| ctx.metrics.cluster_cache(&c.cluster))
 }
 
 /// Predict (server-side apply dry run) and diff one object. When the live

@@ -35,6 +35,7 @@ pub mod compare;
 pub mod delete;
 pub mod execute;
 pub mod governance;
+pub mod metrics;
 pub mod operation;
 pub mod phases;
 pub mod post_delete;
@@ -204,20 +205,26 @@ pub struct Context {
     /// write, so a reconcile of an older copy (the reflector lags behind
     /// the write) waits instead of running an operation again.
     written: Mutex<HashMap<(String, String), String>>,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Context {
     /// Prepares the Git cache and starts the settings and live-object
     /// watches.
     pub async fn new(client: Client, config: Config) -> Result<Self, Error> {
-        let source = source::Source::new(source::Config::new(&config.cache_dir))?;
+        let apps: Arc<OnceLock<Vec<Store<Application>>>> = Arc::default();
+        let metrics = Arc::new(metrics::Metrics::new(apps.clone()));
+        let source = source::Source::new(source::Config {
+            on_git: Some(metrics.git_observer()),
+            ..source::Config::new(&config.cache_dir)
+        })?;
         let reporter = Reporter {
             controller: "gyro-controller".to_string(),
             instance: std::env::var("POD_NAME").ok(),
         };
         let triggers: Arc<Mutex<HashMap<(String, String), Trigger>>> = Arc::default();
         let wake: Arc<Mutex<Vec<_>>> = Arc::default();
-        let apps: Arc<OnceLock<Vec<Store<Application>>>> = Arc::default();
         let projects_changed = {
             let (triggers, wake, apps) = (triggers.clone(), wake.clone(), apps.clone());
             move || {
@@ -320,6 +327,7 @@ impl Context {
             settings,
             triggers,
             wake,
+            metrics,
             apps,
             revisions: Mutex::default(),
             verdicts: Mutex::default(),
@@ -448,6 +456,23 @@ fn request(
 /// own): one kube-runtime `Controller` per watched namespace (or one for
 /// all), sharing one [`Context`].
 pub async fn run(client: Client, config: Config) -> Result<(), Error> {
+    run_serving(client, config, None).await
+}
+
+/// What serves HTTP beside the controller: given the shared context and the
+/// webhook's router (`POST /api/webhook`, state applied), it serves them
+/// (with the API, on one port) until the process ends. Used by `gyro
+/// controller`; `None` serves the webhook alone on `config.listen`.
+pub type Serve =
+    Box<dyn FnOnce(Arc<Context>, axum::Router) -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// [`run`], with `serve` (when given) serving HTTP instead of the webhook
+/// alone.
+pub async fn run_serving(
+    client: Client,
+    config: Config,
+    serve: Option<Serve>,
+) -> Result<(), Error> {
     let apis: Vec<(Option<String>, Api<Application>)> = if config.namespaces.is_empty() {
         vec![(None, Api::all(client.clone()))]
     } else {
@@ -479,7 +504,9 @@ pub async fn run(client: Client, config: Config) -> Result<(), Error> {
         })
         .collect();
     let _ = ctx.apps.set(stores.clone());
-    if let Some(addr) = ctx.config.listen {
+    if let Some(serve) = serve {
+        tokio::spawn(serve(ctx.clone(), push::router(ctx.clone(), stores)));
+    } else if let Some(addr) = ctx.config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Listen { addr, source })?;

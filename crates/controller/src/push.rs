@@ -111,19 +111,28 @@ fn touches_own_directory(push: &webhook::Push, app: &Application) -> bool {
     !push.changed_files.is_empty() && push.changes_paths(&webhook::refresh_paths(".", &paths))
 }
 
-/// Serves `POST /api/webhook` on `listener` until the process ends.
-pub async fn serve(ctx: Arc<Context>, apps: Vec<Store<Application>>, listener: TcpListener) {
+/// The webhook's router (`POST /api/webhook`), its pushes handed to
+/// [`on_push`].
+pub fn router(ctx: Arc<Context>, apps: Vec<Store<Application>>) -> axum::Router {
     let on_push: webhook::OnPush = {
         let ctx = ctx.clone();
         Arc::new(move |push: webhook::Push| on_push(&ctx, &apps, &push))
     };
-    let state = webhook::WebhookState::new(ctx.settings.webhook_secrets(), on_push);
+    webhook::router(webhook::WebhookState::new(
+        ctx.settings.webhook_secrets(),
+        on_push,
+    ))
+}
+
+/// Serves `POST /api/webhook` on `listener` until the process ends.
+pub async fn serve(ctx: Arc<Context>, apps: Vec<Store<Application>>, listener: TcpListener) {
+    let router = router(ctx, apps);
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     info!(%addr, "serving the Git webhook at /api/webhook");
-    if let Err(e) = axum::serve(listener, webhook::router(state)).await {
+    if let Err(e) = axum::serve(listener, router).await {
         warn!(%addr, error = %e, "the webhook server stopped");
     }
 }

@@ -101,6 +101,8 @@ pub async fn reconcile(app: Arc<Application>, ctx: Arc<Context>) -> Result<Actio
         // A little after the retry is due, so it is due when looked at.
         next = next.min(retry + Duration::from_millis(200));
     }
+    ctx.metrics
+        .reconciled(&app, started.elapsed().as_secs_f64());
     ctx.reconciled(key, status::fingerprint(&written), started + next);
     Ok(Action::requeue(next))
 }
@@ -261,6 +263,7 @@ async fn evaluate(app: &Application, ctx: &Context, trigger: Option<Trigger>) ->
     }
     if let Some(state) = finished {
         if operation::completed(&state.phase) {
+            ctx.metrics.operation_finished(app, &state.phase);
             // Like Argo CD: the operation field is cleared when it is over.
             top.insert("operation".to_string(), Value::Null);
             written_op = Some(None);

@@ -24,6 +24,7 @@ pub(crate) struct Remote<'a> {
     pub credentials: Option<&'a Credentials>,
     pub timeout: Duration,
     pub known_hosts: Option<&'a Path>,
+    pub observer: Option<&'a crate::GitObserver>,
 }
 
 /// Files that must outlive one git invocation (the SSH key).
@@ -76,7 +77,13 @@ impl Remote<'_> {
             }
             child.wait_with_output().await
         };
-        let out = match tokio::time::timeout(self.timeout, run).await {
+        let outcome = tokio::time::timeout(self.timeout, run).await;
+        if let Some(observer) = self.observer
+            && matches!(operation, "ls-remote" | "fetch")
+        {
+            (observer.0)(self.url, operation, started.elapsed());
+        }
+        let out = match outcome {
             Err(_) => {
                 return Err(Error::Unreachable {
                     url: self.url.to_string(),
@@ -248,6 +255,7 @@ mod tests {
             credentials: None,
             timeout: Duration::from_secs(1),
             known_hosts: None,
+            observer: None,
         }
     }
 

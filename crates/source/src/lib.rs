@@ -55,6 +55,22 @@ pub struct Config {
     /// `known_hosts` for SSH host key checking (Argo CD's
     /// `argocd-ssh-known-hosts-cm`); `None` uses ssh's own defaults.
     pub ssh_known_hosts: Option<PathBuf>,
+    /// Told of every `ls-remote` and `fetch` (for metrics).
+    pub on_git: Option<GitObserver>,
+}
+
+/// Called after each `git ls-remote` and `git fetch`, whatever its outcome,
+/// with the repository URL, the command and how long it took.
+#[derive(Clone)]
+pub struct GitObserver(pub Arc<ObserveGit>);
+
+/// (repository URL, `ls-remote` or `fetch`, duration).
+pub type ObserveGit = dyn Fn(&str, &str, Duration) + Send + Sync;
+
+impl std::fmt::Debug for GitObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GitObserver")
+    }
 }
 
 impl Config {
@@ -64,6 +80,7 @@ impl Config {
             max_worktrees: 64,
             git_timeout: Duration::from_secs(90),
             ssh_known_hosts: None,
+            on_git: None,
         }
     }
 }
@@ -126,6 +143,7 @@ impl Source {
             credentials,
             timeout: self.inner.config.git_timeout,
             known_hosts: self.inner.config.ssh_known_hosts.as_deref(),
+            observer: self.inner.config.on_git.as_ref(),
         }
     }
 

@@ -10,6 +10,8 @@
 //! - [`TestNamespace`]: an isolated namespace per test, deleted when dropped.
 //! - [`GitRepo`]: a bare remote plus a working clone, with helpers to write
 //!   files, commit, tag and push through the real `git` program.
+//! - [`dex()`]: a real OpenID Connect provider (Dex) for the single sign-on
+//!   tests, one per test process.
 //! - [`GitHttpServer`]: Git's own smart-HTTP server (`git http-backend`)
 //!   behind a small loopback HTTP server, with optional basic auth.
 //!
@@ -17,6 +19,7 @@
 //! hostile input and starts processes freely.
 
 mod cluster;
+mod dex;
 mod git;
 mod git_http;
 pub mod http;
@@ -28,6 +31,7 @@ pub mod tools;
 pub use cluster::{
     client, condition_status, describe_output, kubeconfig_path, wait_for, wait_for_condition,
 };
+pub use dex::{Dex, dex, dex_binary};
 pub use git::GitRepo;
 pub use git_http::GitHttpServer;
 pub use namespace::TestNamespace;
