@@ -175,6 +175,23 @@ async fn create(
     let data = secret_data(&req)?;
     let server = data["server"].clone();
     state.enforce(&principal, "clusters", "create", &server)?;
+    // Check the Secret as the controller will read it before storing it, so
+    // a config the controller cannot use is refused and nothing is written.
+    let probe = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(secret_name(&server)),
+            namespace: Some(state.namespace.clone()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.clone(), k8s_openapi::ByteString(v.clone().into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let spec = controller::clusters::parse_secret(&probe)
+        .map_err(|e| ApiError::bad_request(format!("config: {e}")))?;
     let secret = state
         .write_secret(
             &secret_name(&server),
@@ -193,15 +210,6 @@ async fn create(
         format!("{} added cluster {server}", principal.subject),
     )
     .await;
-    let mut parsed = secret.clone();
-    // The API answers `stringData` as written; parse it as the controller would.
-    parsed.data = parsed.string_data.take().map(|d| {
-        d.into_iter()
-            .map(|(k, v)| (k, k8s_openapi::ByteString(v.into_bytes())))
-            .collect()
-    });
-    let spec = controller::clusters::parse_secret(&parsed)
-        .map_err(|e| ApiError::bad_request(format!("config: {e}")))?;
     Ok(axum::Json(view(&spec)))
 }
 
