@@ -20,8 +20,9 @@ pub struct ServeArgs {
 /// The API's state over the controller's context: local accounts and
 /// tokens from `argocd-cm`/`argocd-secret` (the admin password and signing
 /// key are made on first start), RBAC from `argocd-rbac-cm` and the
-/// AppProjects.
-pub async fn state(ctx: Arc<controller::Context>) -> Result<Arc<server::State>> {
+/// AppProjects. Without TLS (`insecure`) the session cookie is not marked
+/// `Secure`, or a browser would not send it back.
+pub async fn state(ctx: Arc<controller::Context>, insecure: bool) -> Result<Arc<server::State>> {
     let namespace = ctx.config.controller_namespace.clone();
     let auth = auth::Auth::start(ctx.client.clone(), &namespace)
         .await
@@ -29,11 +30,9 @@ pub async fn state(ctx: Arc<controller::Context>) -> Result<Arc<server::State>> 
     let rbac = server::authz::watch(ctx.client.clone(), &namespace)
         .await
         .context("reading argocd-rbac-cm and the AppProjects")?;
-    Ok(Arc::new(server::State::new(
-        ctx,
-        auth,
-        server::authz::enforcer(rbac),
-    )))
+    let mut state = server::State::new(ctx, auth, server::authz::enforcer(rbac));
+    state.secure_cookies = !insecure;
+    Ok(Arc::new(state))
 }
 
 /// Serves `router` on `addr`, over TLS unless `insecure`.
@@ -66,7 +65,7 @@ pub fn controller_serve(addr: SocketAddr, insecure: bool) -> controller::Serve {
                 let client = ctx.client.clone();
                 let namespace = ctx.config.controller_namespace.clone();
                 let served = async {
-                    let router = server::router(state(ctx).await?).merge(webhook);
+                    let router = server::router(state(ctx, insecure).await?).merge(webhook);
                     serve(&client, &namespace, router, addr, insecure).await
                 };
                 if let Err(e) = served.await {

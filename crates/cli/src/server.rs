@@ -41,7 +41,7 @@ pub async fn run(kube: &KubeArgs, args: ServerArgs) -> Result<ExitCode> {
     )
     .await
     .context("starting the controller context")?;
-    let router = server::router(crate::serve::state(Arc::new(ctx)).await?);
+    let router = server::router(crate::serve::state(Arc::new(ctx), args.serve.insecure).await?);
     crate::serve::serve(
         &client,
         &namespace,

@@ -63,6 +63,9 @@ pub struct State {
     /// Authentication: sessions, local accounts, token checks (see
     /// [`session`]).
     pub auth: Arc<auth::Auth>,
+    /// Whether the session cookie is marked `Secure` (sent over HTTPS
+    /// only): true unless the server runs without TLS (`--insecure`).
+    pub secure_cookies: bool,
     /// Decides RBAC questions (see [`authz`]).
     pub enforcer: authz::Enforcer,
     /// Publishes the audit Events.
@@ -89,6 +92,7 @@ impl State {
             controller,
             auth,
             enforcer,
+            secure_cookies: true,
         }
     }
 }

@@ -27,6 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::principal::PrincipalKind;
+use crate::sso::token_cookie;
 use crate::{ApiError, Principal, State};
 
 /// The cookie Argo CD's UI keeps its session token in.
@@ -170,14 +171,6 @@ struct LoginRequest {
     password: String,
 }
 
-fn cookie(value: &str, max_age: Option<i64>) -> Option<HeaderValue> {
-    let mut cookie = format!("{TOKEN_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if let Some(age) = max_age {
-        cookie.push_str(&format!("; Max-Age={age}"));
-    }
-    HeaderValue::from_str(&cookie).ok()
-}
-
 async fn create_session(
     axum::extract::State(state): axum::extract::State<Arc<State>>,
     Peer(peer): Peer,
@@ -188,7 +181,7 @@ async fn create_session(
     }
     let token = state.auth.login(&req.username, &req.password, peer).await?;
     let mut response = Json(json!({ "token": token })).into_response();
-    if let Some(c) = cookie(&token, None) {
+    if let Ok(c) = HeaderValue::from_str(&token_cookie(&token, state.secure_cookies)) {
         response.headers_mut().insert(SET_COOKIE, c);
     }
     Ok(response)
@@ -200,7 +193,8 @@ async fn delete_session(
 ) -> Result<Response, ApiError> {
     state.auth.revoke(&claims).await?;
     let mut response = Json(json!({})).into_response();
-    if let Some(c) = cookie("", Some(0)) {
+    let expired = format!("{}; Max-Age=0", token_cookie("", state.secure_cookies));
+    if let Ok(c) = HeaderValue::from_str(&expired) {
         response.headers_mut().insert(SET_COOKIE, c);
     }
     Ok(response)
@@ -414,6 +408,7 @@ async fn create_project_token(
     Path((project, role)): Path<(String, String)>,
     Body(req): Body<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    crate::applications::check_name("project", &project)?;
     may_manage_project(&state, &principal, &project)?;
     let (token, _) = state
         .auth
@@ -427,6 +422,7 @@ async fn delete_project_token(
     principal: Principal,
     Path((project, role, iat)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    crate::applications::check_name("project", &project)?;
     may_manage_project(&state, &principal, &project)?;
     let iat: i64 = iat.parse().map_err(|_| {
         ApiError::bad_request(format!(

@@ -499,6 +499,8 @@ async fn the_openapi_document_validates_and_schemathesis_finds_no_server_errors(
         ])
         .arg(&ca)
         .args(["-H", &format!("Authorization: Bearer {admin}")])
+        // Logging out would revoke the token the rest of the run uses.
+        .args(["--exclude-operation-id", "delete_api_v1_session"])
         .args(["--base-url", &api.base])
         .arg(format!("{}/api/openapi.json", api.base))
         .env("REQUESTS_CA_BUNDLE", &ca)
@@ -509,6 +511,160 @@ async fn the_openapi_document_validates_and_schemathesis_finds_no_server_errors(
         "schemathesis: {}",
         testkit::describe_output(&out)
     );
+    running.abort();
+    drop(ns_guard);
+    Ok(())
+}
+
+/// With no rule for the caller and no `policy.default`, every operation of
+/// the OpenAPI document that needs a token refuses it with Argo CD's
+/// message, and the lists come back empty: deny by default, checked route
+/// by route from the document so that a new route cannot be left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_no_rule_allows_is_refused_on_every_route() -> Result<()> {
+    let client = testkit::client().await?;
+    api::crd::install(&client, "gyro-api-test").await?;
+    let ns_guard = testkit::TestNamespace::create(&client, "api-deny").await?;
+    let ns = ns_guard.name().to_string();
+    let repo = testkit::GitRepo::new("api-deny")?;
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  LOG_LEVEL: info\n";
+    repo.write("app/configmap.yaml", manifest)?;
+    repo.commit("first")?;
+    repo.push()?;
+    let (api, running, _cache, _, tokens) = start_server(&client, &ns).await?;
+    let (admin, alice) = (tokens.admin.as_str(), tokens.alice.as_str());
+    let q = format!("?appNamespace={ns}");
+
+    // Something of each kind for the routes to find, made by the admin.
+    let app = |name: &str| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"project": "default",
+                     "source": {"repoURL": repo.url(), "targetRevision": "main", "path": "app"},
+                     "destination": {"server": "https://kubernetes.default.svc", "namespace": ns}}
+        })
+    };
+    let project = |name: &str| {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+               "metadata": {"name": name, "namespace": ns},
+               "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}})
+    };
+    let cluster_url = "https://10.0.0.1:6443";
+    for (path, body) in [
+        ("/api/v1/applications", app("web")),
+        ("/api/v1/projects", json!({"project": project("team")})),
+        ("/api/v1/repositories", json!({"repo": repo.url()})),
+        (
+            "/api/v1/clusters",
+            json!({"server": cluster_url, "name": "far", "config": {"bearerToken": "t"}}),
+        ),
+    ] {
+        let (status, body) = api.post(path, Some(admin), &body).await?;
+        assert_eq!(status, StatusCode::OK, "admin POST {path}: {body}");
+    }
+
+    // A valid request for each operation, so that only RBAC can refuse it.
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let body_for = |method: &str, path: &str| -> Option<Value> {
+        Some(match (method, path) {
+            ("post", "/api/v1/applications") => app("other"),
+            ("put", "/api/v1/applications/{name}") => app("web"),
+            ("put", "/api/v1/applications/{name}/spec") => app("web")["spec"].clone(),
+            ("post", "/api/v1/applications/{name}/diff-local") => json!({
+                "files": [{"path": "app/configmap.yaml", "content": manifest}], "path": "app"
+            }),
+            ("post", "/api/v1/applications/{name}/sync") => json!({}),
+            ("post", "/api/v1/applications/{name}/rollback") => json!({"id": 0}),
+            ("post", "/api/v1/projects") => json!({"project": project("other")}),
+            ("put", "/api/v1/projects/{name}") => json!({"project": project("team")}),
+            ("post", "/api/v1/repositories") => json!({"repo": "https://git.example.com/x.git"}),
+            ("post", "/api/v1/clusters") => json!({"server": "https://10.0.0.2:6443"}),
+            ("post", p) if p.ends_with("/token") => json!({}),
+            _ => return None,
+        })
+    };
+    // What every caller may do to itself: log out, change its password.
+    let own = [
+        ("delete", "/api/v1/session"),
+        ("put", "/api/v1/account/password"),
+    ];
+    let lists = [
+        "/api/v1/account",
+        "/api/v1/applications",
+        "/api/v1/projects",
+        "/api/v1/repositories",
+        "/api/v1/clusters",
+    ];
+    let (status, doc) = api.get("/api/openapi.json", None).await?;
+    assert_eq!(status, StatusCode::OK);
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            if op.get("security") == Some(&json!([]))
+                || own.contains(&(method.as_str(), path.as_str()))
+            {
+                continue; // public (version, settings, login, userinfo) or the caller's own
+            }
+            let name = if path.starts_with("/api/v1/projects") {
+                "team"
+            } else if path.starts_with("/api/v1/account") {
+                "admin"
+            } else {
+                "web"
+            };
+            let url = path
+                .replace("{name}", name)
+                .replace("{project}", "team")
+                .replace("{role}", "ci")
+                .replace("{iat}", "1")
+                .replace("{id}", "key")
+                .replace("{repo}", &encode(&repo.url()))
+                .replace("{server}", &encode(cluster_url));
+            let url = format!("{url}{q}");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
+            let body = body_for(method, path);
+            let (status, answer) = api.call(m, &url, Some(alice), body.as_ref()).await?;
+            if method == "get" && lists.contains(&path.as_str()) {
+                assert_eq!(status, StatusCode::OK, "GET {url}: {answer}");
+                let items = answer["items"].as_array().map_or(0, Vec::len);
+                assert_eq!(
+                    items, 0,
+                    "GET {url} shows alice what she may not get: {answer}"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{} {url} as a caller without rules: {answer}",
+                    method.to_uppercase()
+                );
+                let message = answer["message"].as_str().unwrap_or_default();
+                assert!(
+                    message.starts_with("permission denied: ") && message.ends_with("sub: alice"),
+                    "{} {url}: {answer}",
+                    method.to_uppercase()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} operations in the document");
+
+    // Nothing alice asked for happened.
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    assert!(apps.get_opt("other").await?.is_none());
+    assert!(apps.get_opt("web").await?.is_some());
     running.abort();
     drop(ns_guard);
     Ok(())
