@@ -66,19 +66,7 @@ pub async fn run(srv: &ServerArgs, kube: &KubeArgs, cmd: ClusterCommand) -> Resu
         ClusterCommand::Add(a) => add(srv, kube, a).await,
         ClusterCommand::List(a) => {
             let list = srv.client()?.get("/api/v1/clusters").await?;
-            let items = list
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if output::print_structured(&json!({ "items": items }), a.output)? {
-                return Ok(ExitCode::SUCCESS);
-            }
-            if a.output == Format::Name {
-                items.iter().for_each(|c| println!("{}", s(c, "/server")));
-                return Ok(ExitCode::SUCCESS);
-            }
-            output::print_table(&list_rows(&items));
+            output::print_list(&list, a.output, "/server", list_rows)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -74,6 +74,31 @@ pub fn print_structured(value: &Value, format: Format) -> Result<bool> {
     Ok(true)
 }
 
+/// Prints a list answer (`{"items": [...]}`) as `format` asks: the items
+/// as JSON or YAML, one name per line (the string at `name` in each item),
+/// or the table `rows` makes of them.
+pub fn print_list(
+    list: &Value,
+    format: Format,
+    name: &str,
+    rows: impl Fn(&[Value]) -> Vec<Vec<String>>,
+) -> Result<()> {
+    let items = list
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if print_structured(&serde_json::json!({ "items": items }), format)? {
+        return Ok(());
+    }
+    if format == Format::Name {
+        items.iter().for_each(|item| println!("{}", s(item, name)));
+        return Ok(());
+    }
+    print_table(&rows(&items));
+    Ok(())
+}
+
 /// The string at a JSON pointer, `""` when absent.
 pub fn s(v: &Value, pointer: &str) -> String {
     match v.pointer(pointer) {

@@ -84,21 +84,7 @@ pub async fn run(srv: &ServerArgs, kube: &KubeArgs, cmd: ProjCommand) -> Result<
         }
         ProjCommand::List(a) => {
             let list = srv.client()?.get("/api/v1/projects").await?;
-            let items = list
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if output::print_structured(&json!({ "items": items }), a.output)? {
-                return Ok(ExitCode::SUCCESS);
-            }
-            if a.output == Format::Name {
-                items
-                    .iter()
-                    .for_each(|p| println!("{}", s(p, "/metadata/name")));
-                return Ok(ExitCode::SUCCESS);
-            }
-            output::print_table(&list_rows(&items));
+            output::print_list(&list, a.output, "/metadata/name", list_rows)?;
             Ok(ExitCode::SUCCESS)
         }
         ProjCommand::Get(a) => {

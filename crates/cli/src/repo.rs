@@ -71,19 +71,7 @@ pub async fn run(srv: &ServerArgs, cmd: RepoCommand) -> Result<ExitCode> {
         }
         RepoCommand::List(a) => {
             let list = c.get("/api/v1/repositories").await?;
-            let items = list
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if output::print_structured(&json!({ "items": items }), a.output)? {
-                return Ok(ExitCode::SUCCESS);
-            }
-            if a.output == Format::Name {
-                items.iter().for_each(|r| println!("{}", s(r, "/repo")));
-                return Ok(ExitCode::SUCCESS);
-            }
-            output::print_table(&list_rows(&items));
+            output::print_list(&list, a.output, "/repo", list_rows)?;
         }
     }
     Ok(ExitCode::SUCCESS)
