@@ -87,10 +87,13 @@ pub async fn run(kube: &KubeArgs, args: ControllerArgs) -> Result<ExitCode> {
             args.controller_namespace.unwrap_or(default_namespace),
         )
     };
-    let serve = args
-        .listen
-        .0
-        .map(|addr| crate::serve::controller_serve(addr, args.serve.insecure));
+    let serve = match args.listen.0 {
+        Some(addr) => Some(crate::serve::controller_serve(
+            crate::serve::bind(addr)?,
+            args.serve.insecure,
+        )),
+        None => None,
+    };
     controller::run_serving(client, config, serve)
         .await
         .context("running the controller")?;

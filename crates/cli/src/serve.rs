@@ -35,15 +35,23 @@ pub async fn state(ctx: Arc<controller::Context>, insecure: bool) -> Result<Arc<
     Ok(Arc::new(state))
 }
 
-/// Serves `router` on `addr`, over TLS unless `insecure`.
+/// Binds `addr`, so that a port in use stops gyro at start with a clear
+/// error instead of leaving it running without its API and webhook.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr).with_context(|| format!("--listen {addr}"))
+}
+
+/// Serves `router` on `listener`, over TLS unless `insecure`.
 pub async fn serve(
     client: &kube::Client,
     namespace: &str,
     router: axum::Router,
-    addr: SocketAddr,
+    listener: std::net::TcpListener,
     insecure: bool,
 ) -> Result<()> {
-    let listener = server::tls::bind(addr)?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listening address")?;
     let tls = if insecure {
         None
     } else {
@@ -57,8 +65,9 @@ pub async fn serve(
 }
 
 /// The [`controller::Serve`] of `gyro controller --listen`: the API and
-/// the webhook on one port.
-pub fn controller_serve(addr: SocketAddr, insecure: bool) -> controller::Serve {
+/// the webhook on one port, `listener` (bound before the controller
+/// starts, see [`bind`]).
+pub fn controller_serve(listener: std::net::TcpListener, insecure: bool) -> controller::Serve {
     Box::new(
         move |ctx: Arc<controller::Context>, webhook: axum::Router| {
             Box::pin(async move {
@@ -66,7 +75,7 @@ pub fn controller_serve(addr: SocketAddr, insecure: bool) -> controller::Serve {
                 let namespace = ctx.config.controller_namespace.clone();
                 let served = async {
                     let router = server::router(state(ctx, insecure).await?).merge(webhook);
-                    serve(&client, &namespace, router, addr, insecure).await
+                    serve(&client, &namespace, router, listener, insecure).await
                 };
                 if let Err(e) = served.await {
                     warn!(error = %format!("{e:#}"), "the API server stopped");

@@ -35,6 +35,7 @@ pub async fn run(kube: &KubeArgs, args: ServerArgs) -> Result<ExitCode> {
     let config = kube.config().await?;
     let namespace = args.namespace.unwrap_or(config.default_namespace.clone());
     let client = Client::try_from(config).context("building the Kubernetes client")?;
+    let listener = crate::serve::bind(args.listen)?;
     let ctx = controller::Context::new(
         client.clone(),
         controller::Config::new(args.cache_dir, namespace.clone()),
@@ -42,13 +43,6 @@ pub async fn run(kube: &KubeArgs, args: ServerArgs) -> Result<ExitCode> {
     .await
     .context("starting the controller context")?;
     let router = server::router(crate::serve::state(Arc::new(ctx), args.serve.insecure).await?);
-    crate::serve::serve(
-        &client,
-        &namespace,
-        router,
-        args.listen,
-        args.serve.insecure,
-    )
-    .await?;
+    crate::serve::serve(&client, &namespace, router, listener, args.serve.insecure).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -614,3 +614,44 @@ async fn project_token(s: &Server, project: &str, role: &str) -> Result<String> 
         .context("a token in the answer")?
         .to_string())
 }
+
+/// A `--listen` port that is taken stops `gyro controller` at start with
+/// an error naming it, rather than leaving a controller running without
+/// its API and webhook.
+#[tokio::test]
+async fn a_listen_port_in_use_stops_the_controller_at_start() -> Result<()> {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = taken.local_addr()?.to_string();
+    let cache = tempfile::tempdir()?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gyro"))
+        .args(["controller", "--kubeconfig", &kubeconfig()?])
+        .args(["--cache-dir", &cache.path().display().to_string()])
+        .args(["--listen", &addr])
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting gyro controller")?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill()?;
+            bail!("gyro controller kept running with --listen {addr} taken");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr)?;
+    }
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--listen {addr}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    drop(taken);
+    Ok(())
+}

@@ -20,7 +20,7 @@ pub const TLS_SECRET: &str = "argocd-server-tls";
 /// Why the API cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("reading Secret {namespace}/{TLS_SECRET}: {source}")]
+    #[error("reading Secret {namespace}/{TLS_SECRET}")]
     ReadSecret {
         namespace: String,
         #[source]
@@ -30,12 +30,6 @@ pub enum ServeError {
     BadCertificate(String),
     #[error("generating a self-signed certificate: {0}")]
     Generate(String),
-    #[error("listening on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// A certificate chain and its key, in PEM.
@@ -141,11 +135,6 @@ pub async fn serve(
             axum_server::from_tcp(listener)?.serve(service).await
         }
     }
-}
-
-/// Binds `addr`.
-pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
-    std::net::TcpListener::bind(addr).map_err(|source| ServeError::Listen { addr, source })
 }
 
 #[cfg(test)]
