@@ -504,6 +504,9 @@ async fn the_openapi_document_validates_and_schemathesis_finds_no_server_errors(
         .args(["--base-url", &api.base])
         .arg(format!("{}/api/openapi.json", api.base))
         .env("REQUESTS_CA_BUNDLE", &ca)
+        // Hypothesis keeps its example database in `.hypothesis/` of the
+        // working directory: the test's own, not the source tree.
+        .current_dir(dir.path())
         .output()
         .await?;
     assert!(
