@@ -255,24 +255,21 @@ async fn create(
                 "existing application spec is different, use upsert flag to force update: {name}"
             )));
         }
-        state.enforce(&principal, "applications", "update", &object)?;
-        let mut updated = existing.clone();
+        // An upsert updates the Application where it is now: the caller
+        // must be allowed to update it there, not only in the project the
+        // request names.
+        state.enforce(
+            &principal,
+            "applications",
+            "update",
+            &state.object_of(&existing),
+        )?;
+        let before = existing.spec.project.clone();
+        let mut updated = existing;
         updated.spec = app.spec.clone();
         merge_meta(&mut updated, &app);
-        let updated = apps
-            .replace(&name, &PostParams::default(), &updated)
-            .await
-            .map_err(kube_error)?;
-        audit::record(
-            &state,
-            &principal.subject,
-            "update",
-            &updated.object_ref(&()),
-            audit::UPDATED,
-            format!("{} updated application", principal.subject),
-        )
-        .await;
-        return Ok(axum::Json(updated));
+        let saved = save_update(&state, &principal, &before, updated, "application").await?;
+        return Ok(axum::Json(saved));
     }
     app.metadata.resource_version = None;
     app.metadata.uid = None;
@@ -363,27 +360,45 @@ async fn update(
             .or(app.metadata.namespace.as_deref()),
     );
     let mut existing = state.app_for(&principal, "update", &ns, &name).await?;
-    if existing.spec.project != app.spec.project {
-        let moved = app_object(&app.spec.project, &ns, &name, &state.namespace);
-        state.enforce(&principal, "applications", "update", &moved)?;
-    }
+    let before = existing.spec.project.clone();
     existing.spec = app.spec.clone();
     merge_meta(&mut existing, &app);
-    let updated = state
+    let saved = save_update(&state, &principal, &before, existing, "application").await?;
+    Ok(axum::Json(saved))
+}
+
+/// Writes `updated`, an existing Application with a client's changes, as
+/// `principal`, who the caller checked may update it where it was (in
+/// project `before`); when the change moves it to another project, they
+/// must be allowed to update it there too. Audited.
+async fn save_update(
+    state: &State,
+    principal: &Principal,
+    before: &str,
+    updated: Application,
+    what: &str,
+) -> Result<Application, ApiError> {
+    let ns = updated.metadata.namespace.clone().unwrap_or_default();
+    let name = updated.metadata.name.clone().unwrap_or_default();
+    if updated.spec.project != before {
+        let moved = app_object(&updated.spec.project, &ns, &name, &state.namespace);
+        state.enforce(principal, "applications", "update", &moved)?;
+    }
+    let saved = state
         .apps(&ns)
-        .replace(&name, &PostParams::default(), &existing)
+        .replace(&name, &PostParams::default(), &updated)
         .await
         .map_err(kube_error)?;
     audit::record(
-        &state,
+        state,
         &principal.subject,
         "update",
-        &updated.object_ref(&()),
+        &saved.object_ref(&()),
         audit::UPDATED,
-        format!("{} updated application", principal.subject),
+        format!("{} updated {what}", principal.subject),
     )
     .await;
-    Ok(axum::Json(updated))
+    Ok(saved)
 }
 
 async fn update_spec(
@@ -395,26 +410,10 @@ async fn update_spec(
 ) -> Result<axum::Json<ApplicationSpec>, ApiError> {
     let ns = state.app_namespace(q.app_namespace.as_deref());
     let mut existing = state.app_for(&principal, "update", &ns, &name).await?;
-    if existing.spec.project != spec.project {
-        let moved = app_object(&spec.project, &ns, &name, &state.namespace);
-        state.enforce(&principal, "applications", "update", &moved)?;
-    }
+    let before = existing.spec.project.clone();
     existing.spec = spec;
-    let updated = state
-        .apps(&ns)
-        .replace(&name, &PostParams::default(), &existing)
-        .await
-        .map_err(kube_error)?;
-    audit::record(
-        &state,
-        &principal.subject,
-        "update",
-        &updated.object_ref(&()),
-        audit::UPDATED,
-        format!("{} updated application spec", principal.subject),
-    )
-    .await;
-    Ok(axum::Json(updated.spec))
+    let saved = save_update(&state, &principal, &before, existing, "application spec").await?;
+    Ok(axum::Json(saved.spec))
 }
 
 /// `?cascade=&propagationPolicy=&appNamespace=`.

@@ -30,6 +30,7 @@ async fn state(ctx: Arc<controller::Context>, auth: Arc<auth::Auth>) -> Arc<serv
 struct Tokens {
     admin: String,
     alice: String,
+    bob: String,
 }
 
 struct Api2 {
@@ -122,7 +123,9 @@ async fn the_api_drives_applications_end_to_end() -> Result<()> {
 
     let rbac_cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "argocd-rbac-cm", "namespace": ns},
-        "data": {"policy.csv": "p, alice, applications, get, */*, allow\n"}});
+        "data": {"policy.csv": "p, alice, applications, get, */*, allow\n\
+            p, bob, applications, create, team/*, allow\n\
+            p, bob, applications, update, team/*, allow\n"}});
     let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &ns);
     maps.create(&Default::default(), &serde_json::from_value(rbac_cm)?)
         .await?;
@@ -194,6 +197,28 @@ async fn the_api_drives_applications_end_to_end() -> Result<()> {
         .await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["items"][0]["metadata"]["name"], "web");
+
+    // bob may create and update in project team only: an upsert naming
+    // team must not take over default's web.
+    let mut takeover = app.clone();
+    takeover["spec"]["project"] = json!("team");
+    let (status, body) = api
+        .post(
+            "/api/v1/applications?upsert=true",
+            Some(tokens.bob.as_str()),
+            &takeover,
+        )
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("applications, update, default/web, sub: bob"),
+        "{body}"
+    );
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    assert_eq!(apps.get("web").await?.spec.project, "default");
 
     // The stream lists the current state as ADDED.
     let mut stream = api
@@ -404,6 +429,7 @@ async fn start_server(
     let tokens = Tokens {
         admin: auth.issue("admin", Vec::new(), auth::TokenKind::Local, None)?,
         alice: auth.issue("alice", Vec::new(), auth::TokenKind::Sso, None)?,
+        bob: auth.issue("bob", Vec::new(), auth::TokenKind::Sso, None)?,
     };
     let cert = server::tls::self_signed(&[])?;
     let tls = server::tls::rustls_config(&cert)?;
