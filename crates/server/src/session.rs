@@ -22,10 +22,12 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use k8s_openapi::api::core::v1::ObjectReference;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
+use crate::audit;
 use crate::principal::PrincipalKind;
 use crate::sso::token_cookie;
 use crate::{ApiError, Principal, State};
@@ -192,6 +194,9 @@ async fn delete_session(
     Session(claims): Session,
 ) -> Result<Response, ApiError> {
     state.auth.revoke(&claims).await?;
+    // The revocation is kept in a Secret of gyro's own, no object a user
+    // would look at: a log line only.
+    audit::log(&claims.subject, "logout", "session", "ok");
     let mut response = Json(json!({})).into_response();
     let expired = format!("{}; Max-Age=0", token_cookie("", state.secure_cookies));
     if let Ok(c) = HeaderValue::from_str(&expired) {
@@ -316,7 +321,42 @@ async fn update_password(
             &req.new_password,
         )
         .await?;
+    audit::record(
+        &state,
+        &principal.subject,
+        "update",
+        &settings_secret(&state),
+        audit::UPDATED,
+        format!(
+            "{} changed the password of account {name}",
+            principal.subject
+        ),
+    )
+    .await;
     Ok(Json(json!({})))
+}
+
+/// `argocd-secret`, where account passwords and API keys are kept: the
+/// object their audit Events are recorded on.
+fn settings_secret(state: &State) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".to_string()),
+        kind: Some("Secret".to_string()),
+        namespace: Some(state.namespace.clone()),
+        name: Some("argocd-secret".to_string()),
+        ..Default::default()
+    }
+}
+
+/// The AppProject `name`, where its role tokens are recorded.
+fn project_ref(state: &State, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("argoproj.io/v1alpha1".to_string()),
+        kind: Some("AppProject".to_string()),
+        namespace: Some(state.namespace.clone()),
+        name: Some(name.to_string()),
+        ..Default::default()
+    }
 }
 
 #[derive(Deserialize)]
@@ -366,6 +406,18 @@ async fn create_token(
         .auth
         .create_api_key(&name, req.id.as_deref(), ttl(req.expires_in)?)
         .await?;
+    audit::record(
+        &state,
+        &principal.subject,
+        "create",
+        &settings_secret(&state),
+        audit::UPDATED,
+        format!(
+            "{} created an API key for account {name}",
+            principal.subject
+        ),
+    )
+    .await;
     Ok(Json(json!({ "token": token })))
 }
 
@@ -376,6 +428,18 @@ async fn delete_token(
 ) -> Result<Json<Value>, ApiError> {
     may_manage(&state, &principal, &name)?;
     state.auth.delete_api_key(&name, &id).await?;
+    audit::record(
+        &state,
+        &principal.subject,
+        "delete",
+        &settings_secret(&state),
+        audit::UPDATED,
+        format!(
+            "{} deleted API key {id} of account {name}",
+            principal.subject
+        ),
+    )
+    .await;
     Ok(Json(json!({})))
 }
 
@@ -414,6 +478,15 @@ async fn create_project_token(
         .auth
         .issue_project_token(&project, &role, req.id.as_deref(), ttl(req.expires_in)?)
         .await?;
+    audit::record(
+        &state,
+        &principal.subject,
+        "create",
+        &project_ref(&state, &project),
+        audit::UPDATED,
+        format!("{} created a token for role {role}", principal.subject),
+    )
+    .await;
     Ok(Json(json!({ "token": token })))
 }
 
@@ -433,6 +506,15 @@ async fn delete_project_token(
         .auth
         .delete_project_token(&project, &role, iat)
         .await?;
+    audit::record(
+        &state,
+        &principal.subject,
+        "delete",
+        &project_ref(&state, &project),
+        audit::UPDATED,
+        format!("{} deleted token {iat} of role {role}", principal.subject),
+    )
+    .await;
     Ok(Json(json!({})))
 }
 

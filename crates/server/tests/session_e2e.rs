@@ -294,5 +294,35 @@ async fn password_change_and_api_keys() -> Result<()> {
         .call("GET", "/api/v1/account", Some(&key), Value::Null)
         .await?;
     assert_eq!(gone.status, 401, "{gone:?}");
+
+    // Each change is audited as an Event on argocd-secret naming the user.
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(s.client.clone(), s.ns.name());
+    let start = std::time::Instant::now();
+    let wanted = [
+        "admin changed the password of account admin",
+        "admin created an API key for account ci",
+        "admin deleted API key build of account ci",
+    ];
+    loop {
+        let notes: Vec<String> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("argocd-secret")
+            })
+            .filter_map(|e| e.note)
+            .collect();
+        if wanted.iter().all(|w| notes.iter().any(|n| n == w)) {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "audit Events on argocd-secret: {notes:?}, wanted {wanted:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     Ok(())
 }
