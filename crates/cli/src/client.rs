@@ -162,12 +162,12 @@ impl ApiClient {
         tracing::debug!(%method, %url, "request");
         let resp = req.send().await.map_err(|e| Failure::Connect {
             server: self.server.server.clone(),
-            reason: error_chain(&e),
+            reason: format!("{:#}", anyhow::Error::new(e)),
         })?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| Failure::Connect {
             server: self.server.server.clone(),
-            reason: error_chain(&e),
+            reason: format!("{:#}", anyhow::Error::new(e)),
         })?;
         if !status.is_success() {
             return Err(Failure::Api {
@@ -211,17 +211,6 @@ pub fn error_message(status: u16, body: &str) -> String {
         .or_else(|| field("error"))
         .or_else(|| Some(body.trim().to_string()).filter(|s| !s.is_empty()))
         .unwrap_or_else(|| format!("the server answered HTTP {status}"))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// `s` percent-encoded for one path segment or query value.

@@ -224,7 +224,8 @@ fn describe(p: &Value) -> String {
     ])
 }
 
-/// The rows of `proj windows` from the server's `/syncwindows` answer.
+/// The rows of `proj windows` from the server's `/syncwindows` answer, in
+/// the columns the cluster-reading form prints.
 pub fn window_rows(windows: &[Value]) -> Vec<Vec<String>> {
     let list = |w: &Value, k: &str| {
         let items: Vec<String> = w
@@ -237,28 +238,9 @@ pub fn window_rows(windows: &[Value]) -> Vec<Vec<String>> {
                     .collect()
             })
             .unwrap_or_default();
-        if items.is_empty() {
-            "-".to_string()
-        } else {
-            items.join(",")
-        }
+        crate::windows::list(&items)
     };
-    let mut rows = vec![
-        [
-            "INDEX",
-            "KIND",
-            "SCHEDULE",
-            "DURATION",
-            "TIME ZONE",
-            "APPLICATIONS",
-            "NAMESPACES",
-            "CLUSTERS",
-            "MANUAL SYNC",
-            "ACTIVE",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut rows = vec![crate::windows::HEADER.map(String::from).to_vec()];
     for (i, w) in windows.iter().enumerate() {
         let tz = s(w, "/timeZone");
         rows.push(vec![

@@ -57,7 +57,9 @@ async fn project(client: &Client, namespace: &str, name: &str) -> Result<AppProj
     }
 }
 
-fn list(items: &[String]) -> String {
+/// A window's applications, namespaces or clusters: comma-separated, `-`
+/// for none.
+pub fn list(items: &[String]) -> String {
     if items.is_empty() {
         "-".to_string()
     } else {
@@ -65,7 +67,9 @@ fn list(items: &[String]) -> String {
     }
 }
 
-const HEADER: [&str; 10] = [
+/// The columns of `proj windows` / `app windows`, read from the cluster or
+/// from the server.
+pub const HEADER: [&str; 10] = [
     "INDEX",
     "KIND",
     "SCHEDULE",

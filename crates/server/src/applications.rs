@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::audit;
 use crate::authz::app_object;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, UpsertQuery};
 use crate::{ApiError, Principal, State};
 
 type S = AxumState<Arc<State>>;
@@ -220,17 +220,10 @@ async fn list(
     })))
 }
 
-/// `?upsert=` of create.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateQuery {
-    upsert: Option<bool>,
-}
-
 async fn create(
     AxumState(state): S,
     principal: Principal,
-    Query(q): Query<CreateQuery>,
+    Query(q): Query<UpsertQuery>,
     Json(mut app): Json<Application>,
 ) -> Result<axum::Json<Application>, ApiError> {
     let name = app

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, UpsertQuery};
 use crate::secrets::fnv32a;
 use crate::{ApiError, Principal, State};
 
@@ -159,11 +159,6 @@ async fn get_one(
     let spec = find(&state, &server)?;
     state.enforce(&principal, "clusters", "get", &spec.server)?;
     Ok(axum::Json(view(&spec)))
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct UpsertQuery {
-    upsert: Option<bool>,
 }
 
 async fn create(

@@ -56,3 +56,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
     }
 }
+
+/// `?upsert=true`: a create that replaces what is there instead of
+/// answering 409 (applications, repositories, clusters).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UpsertQuery {
+    pub upsert: Option<bool>,
+}

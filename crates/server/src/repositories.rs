@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, UpsertQuery};
 use crate::secrets::{fnv32a, value};
 use crate::{ApiError, Principal, State};
 
@@ -131,11 +131,6 @@ async fn get_one(
 ) -> Result<axum::Json<Value>, ApiError> {
     state.enforce(&principal, "repositories", "get", &repo)?;
     Ok(axum::Json(view(&find(&state, &repo).await?)))
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct UpsertQuery {
-    upsert: Option<bool>,
 }
 
 async fn create(
